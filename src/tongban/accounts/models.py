@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from tongban.core.masking import mask_id_number, mask_name, mask_phone
+from tongban.core.pii import pii_decrypt
+from tongban.regions.models import Department, Division
+
+ID_NUMBER = "id_number"  # purpose labels for keyed hashes and ciphertexts
+PHONE = "phone"
+
+
+class User(AbstractUser):
+    """A login. Citizens' usernames are internal; they log in by ID number or phone."""
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+
+class RealNameLevel(models.IntegerChoices):
+    REGISTERED = 1, _("L1 registered")
+    IDENTITY_VERIFIED = 2, _("L2 identity verified")
+    VERIFIED_IN_PERSON = 3, _("L3 verified in person or by face")
+
+
+class Person(models.Model):
+    """A natural person. The ID number and phone are stored only as a keyed hash (to find the
+    person) and a ciphertext (to show it masked or use it); never in clear."""
+
+    user = models.OneToOneField(
+        User,
+        verbose_name=_("login"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="person",
+    )
+    name = models.CharField(_("name"), max_length=64)
+    id_number_hash = models.CharField(_("ID number (keyed hash)"), max_length=64, unique=True)
+    id_number_encrypted = models.TextField(_("ID number (encrypted)"))
+    phone_hash = models.CharField(_("phone (keyed hash)"), max_length=64, blank=True, db_index=True)
+    phone_encrypted = models.TextField(_("phone (encrypted)"), blank=True)
+    real_name_level = models.PositiveSmallIntegerField(
+        _("real-name level"), choices=RealNameLevel.choices, default=RealNameLevel.REGISTERED
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("natural person")
+        verbose_name_plural = _("natural persons")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A phone number logs in to one account; unregistered persons may share one.
+            models.UniqueConstraint(
+                fields=["phone_hash"],
+                condition=Q(user__isnull=False) & ~Q(phone_hash=""),
+                name="person_login_phone_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name_masked}（{self.id_number_masked}）"
+
+    @property
+    def id_number(self) -> str:
+        return pii_decrypt(self.id_number_encrypted, purpose=ID_NUMBER)
+
+    @property
+    def phone(self) -> str:
+        return pii_decrypt(self.phone_encrypted, purpose=PHONE) if self.phone_encrypted else ""
+
+    @property
+    def id_number_masked(self) -> str:
+        return mask_id_number(self.id_number)
+
+    @property
+    def phone_masked(self) -> str:
+        return mask_phone(self.phone) if self.phone_encrypted else ""
+
+    @property
+    def name_masked(self) -> str:
+        return mask_name(self.name)
+
+
+class Enterprise(models.Model):
+    uscc = models.CharField(_("unified social credit code"), max_length=18, unique=True)
+    name = models.CharField(_("name"), max_length=128)
+    legal_representative = models.ForeignKey(
+        Person,
+        verbose_name=_("legal representative"),
+        on_delete=models.PROTECT,
+        related_name="represented_enterprises",
+    )
+    # From characters 3–8 of the code, when that division is known to this node.
+    registered_division = models.ForeignKey(
+        Division,
+        verbose_name=_("registration division"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("enterprise")
+        verbose_name_plural = _("enterprises")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.uscc}）"
+
+
+class MemberRole(models.TextChoices):
+    LEGAL_REPRESENTATIVE = "legal_representative", _("legal representative")
+    AUTHORISED_HANDLER = "authorised_handler", _("authorised handler")
+
+
+class EnterpriseMember(models.Model):
+    enterprise = models.ForeignKey(
+        Enterprise, verbose_name=_("enterprise"), on_delete=models.CASCADE, related_name="members"
+    )
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="memberships"
+    )
+    role = models.CharField(_("role"), max_length=32, choices=MemberRole.choices)
+    granted_at = models.DateTimeField(_("granted"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("enterprise member")
+        verbose_name_plural = _("enterprise members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enterprise", "person", "role"], name="enterprise_member_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} {self.get_role_display()}"
+
+
+class StaffRole(models.TextChoices):
+    WINDOW_CLERK = "window_clerk", _("window clerk")
+    REVIEWER = "reviewer", _("reviewer")
+    APPROVER = "approver", _("approver")
+    DEPARTMENT_ADMIN = "department_admin", _("department admin")
+    SUPERVISOR = "supervisor", _("supervisor")
+    PLATFORM_ADMIN = "platform_admin", _("platform admin")
+
+
+class Staff(models.Model):
+    """A civil servant working on the platform, bound to a department and a jurisdiction
+    (the department's division or a division within it)."""
+
+    user = models.OneToOneField(
+        User, verbose_name=_("login"), on_delete=models.PROTECT, related_name="staff"
+    )
+    name = models.CharField(_("name"), max_length=64)
+    employee_number = models.CharField(_("employee number"), max_length=32, unique=True)
+    department = models.ForeignKey(
+        Department, verbose_name=_("department"), on_delete=models.PROTECT, related_name="staff"
+    )
+    jurisdiction = models.ForeignKey(
+        Division, verbose_name=_("jurisdiction"), on_delete=models.PROTECT, related_name="+"
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
+        ordering = ["department_id", "employee_number"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.employee_number}）"
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(grant.role for grant in self.role_grants.all())
+
+    def has_role(self, *roles: str) -> bool:
+        return self.active and not self.roles.isdisjoint(roles)
+
+
+class StaffRoleGrant(models.Model):
+    staff = models.ForeignKey(
+        Staff, verbose_name=_("staff member"), on_delete=models.CASCADE, related_name="role_grants"
+    )
+    role = models.CharField(_("role"), max_length=32, choices=StaffRole.choices)
+    granted_at = models.DateTimeField(_("granted"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("staff role")
+        verbose_name_plural = _("staff roles")
+        constraints = [models.UniqueConstraint(fields=["staff", "role"], name="staff_role_unique")]
+
+    def __str__(self) -> str:
+        return self.get_role_display()

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Schema
+from ninja.security import django_auth
+
+from tongban.accounts import selectors, services
+from tongban.accounts.models import Enterprise, Person, Staff
+from tongban.core.errors import NotAuthenticated, NotFound
+
+router = Router(tags=["accounts"])
+
+
+class PersonOut(Schema):
+    id: int
+    name: str
+    id_number: str
+    phone: str
+    real_name_level: int
+
+    @staticmethod
+    def resolve_name(obj: Person) -> str:
+        return obj.name_masked
+
+    @staticmethod
+    def resolve_id_number(obj: Person) -> str:
+        return obj.id_number_masked
+
+    @staticmethod
+    def resolve_phone(obj: Person) -> str:
+        return obj.phone_masked
+
+
+class SignUpIn(Schema):
+    name: str
+    id_number: str
+    phone: str
+    password: str
+
+
+class WindowRegistrationIn(Schema):
+    name: str
+    id_number: str
+    phone: str = ""
+
+
+class LookupIn(Schema):
+    id_number: str
+
+
+class LoginIn(Schema):
+    username: str
+    password: str
+
+
+class EnterpriseIn(Schema):
+    uscc: str
+    name: str
+    legal_representative_id_number: str
+    legal_representative_name: str
+
+
+class EnterpriseOut(Schema):
+    id: int
+    uscc: str
+    name: str
+    registered_division_code: str | None
+
+    @staticmethod
+    def resolve_registered_division_code(obj: Enterprise) -> str | None:
+        return obj.registered_division_id
+
+
+class MemberIn(Schema):
+    id_number: str
+    name: str
+    role: str
+
+
+class MemberOut(Schema):
+    person_id: int
+    role: str
+
+
+class StaffIn(Schema):
+    username: str
+    password: str
+    name: str
+    employee_number: str
+    department_key: str
+    jurisdiction_code: str
+    roles: list[str]
+
+
+class StaffOut(Schema):
+    id: int
+    username: str
+    name: str
+    employee_number: str
+    department_key: str
+    jurisdiction_code: str
+    roles: list[str]
+
+    @staticmethod
+    def resolve_username(obj: Staff) -> str:
+        return obj.user.get_username()
+
+    @staticmethod
+    def resolve_department_key(obj: Staff) -> str:
+        return obj.department.key
+
+    @staticmethod
+    def resolve_jurisdiction_code(obj: Staff) -> str:
+        return obj.jurisdiction_id
+
+    @staticmethod
+    def resolve_roles(obj: Staff) -> list[str]:
+        return sorted(obj.roles)
+
+
+class MeOut(Schema):
+    username: str
+    person: PersonOut | None
+    staff: StaffOut | None
+
+
+@router.post("/sign-up", response={201: PersonOut}, auth=None)
+def sign_up(request: HttpRequest, payload: SignUpIn) -> tuple[int, Person]:
+    person = services.person_sign_up(**payload.dict())
+    return 201, person
+
+
+@router.post("/login", response=MeOut, auth=None)
+def login_view(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if user is None:
+        raise NotAuthenticated(_("The account or password is wrong."), code="login_failed")
+    login(request, user)
+    return _me(user)
+
+
+@router.post("/logout", response={204: None}, auth=django_auth)
+def logout_view(request: HttpRequest) -> tuple[int, None]:
+    logout(request)
+    return 204, None
+
+
+@router.get("/me", response=MeOut, auth=django_auth)
+def me(request: HttpRequest) -> dict[str, object]:
+    return _me(request.user)
+
+
+def _me(user: object) -> dict[str, object]:
+    return {
+        "username": user.get_username(),  # type: ignore[attr-defined]
+        "person": selectors.person_for_user(user),
+        "staff": selectors.staff_for_user(user),
+    }
+
+
+@router.post("/persons", response={201: PersonOut}, auth=django_auth)
+def register_person_at_window(
+    request: HttpRequest, payload: WindowRegistrationIn
+) -> tuple[int, Person]:
+    person = services.person_register_at_window(actor=request.user, **payload.dict())
+    return 201, person
+
+
+@router.post("/persons/lookup", response=PersonOut, auth=django_auth)
+def lookup_person(request: HttpRequest, payload: LookupIn) -> Person:
+    """Find a person by ID number (in the body, so it never lands in an access log)."""
+    services.require_staff(request.user, services.INTAKE_ROLES)
+    person = selectors.person_find_by_id_number(id_number=payload.id_number)
+    if person is None:
+        raise NotFound(_("No registered person has this ID number."))
+    return person
+
+
+@router.post("/enterprises", response={201: EnterpriseOut}, auth=django_auth)
+def register_enterprise(request: HttpRequest, payload: EnterpriseIn) -> tuple[int, Enterprise]:
+    enterprise = services.enterprise_register(actor=request.user, **payload.dict())
+    return 201, enterprise
+
+
+@router.post("/enterprises/{uscc}/members", response={201: MemberOut}, auth=django_auth)
+def add_enterprise_member(request: HttpRequest, uscc: str, payload: MemberIn) -> tuple[int, object]:
+    enterprise = selectors.enterprise_get(uscc=uscc)
+    member = services.enterprise_member_add(
+        actor=request.user, enterprise=enterprise, **payload.dict()
+    )
+    return 201, member
+
+
+@router.post("/staff", response={201: StaffOut}, auth=django_auth)
+def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, Staff]:
+    staff = services.staff_create(actor=request.user, **payload.dict())
+    return 201, staff

@@ -1,0 +1,19 @@
+"""The JSON API at /api/v1/ (django-ninja; OpenAPI at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+import tongban
+from tongban.api import accounts, errors, regions
+
+api = NinjaAPI(
+    title="tongban API",
+    version=tongban.__version__,
+    description="跨省通办 node API. Errors are JSON {code, message, fields} with a 4xx status; "
+    "messages are Chinese by default and English with `Accept-Language: en`.",
+    urls_namespace="api",
+)
+errors.install(api)
+api.add_router("/regions/", regions.router)
+api.add_router("/accounts/", accounts.router)

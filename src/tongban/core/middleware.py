@@ -1,0 +1,79 @@
+"""Request logging and metrics, and the JSON shape for domain errors raised in plain views."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from django.http import HttpRequest, HttpResponse
+
+from tongban.core import metrics
+from tongban.core.errors import DomainError, error_response, machine_error_response
+from tongban.core.logging import get_logger
+
+log = get_logger("tongban.http")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_QUIET_PATHS = frozenset({"/healthz", "/metrics"})
+MACHINE_PREFIXES = ("/api/", "/federation/")
+
+
+class RequestLogMiddleware:
+    """Binds a request id to every log line of the request, logs one ``http.request`` event
+    (method, route pattern, status, duration: no query strings, which may carry personal data)
+    and records the request metrics."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        elapsed = time.perf_counter() - started
+        match = request.resolver_match
+        route = "/" + match.route if match is not None and match.route else "<unmatched>"
+        metrics.observe_request(
+            method=request.method or "", route=route, status=response.status_code, seconds=elapsed
+        )
+        if request.path not in _QUIET_PATHS:
+            log.info(
+                "http.request",
+                request_id=request_id,
+                method=request.method,
+                route=route,
+                status=response.status_code,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class DomainErrorMiddleware:
+    """Domain errors raised in plain views become the JSON error shape; on machine paths
+    (/api/, /federation/) every error page is JSON too, in development as in production."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith(MACHINE_PREFIXES)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return machine_error_response(response.status_code)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DomainError):
+            return error_response(exception)
+        return None

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from tongban.core.pii import ensure_key_file
+from tongban.ops import demo
+from tongban.regions.services import regions_load_reference
+
+
+class Command(BaseCommand):
+    help = (
+        "Prepare this node: create the data directory and personal-data keys, migrate the "
+        "database and load reference data (divisions, departments). Safe to run again."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="Also load demo halls, staff, persons and enterprises (never on a real node).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        data_dir = settings.TONGBAN_DATA_DIR
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if ensure_key_file(settings.TONGBAN_PII_KEY_FILE):
+            self.stdout.write(f"created personal-data keys at {settings.TONGBAN_PII_KEY_FILE}")
+            self.stdout.write("  back this file up: without it stored ID numbers cannot be read")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write(f"database migrated ({settings.DATABASES['default']['ENGINE']})")
+        report = regions_load_reference()
+        self.stdout.write(f"reference data: created {report.created}, updated {report.updated}")
+        if options["demo"]:
+            summary = demo.load_demo()
+            for line in summary:
+                self.stdout.write(f"demo: {line}")
+        self.stdout.write(self.style.SUCCESS(f"node {settings.TONGBAN_NODE_CODE} is ready"))

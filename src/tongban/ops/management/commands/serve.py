@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tongban.core.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve this node over HTTP (granian, WSGI) together with a background worker. "
+        "Stops both when either exits or on Ctrl-C / SIGTERM."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("TONGBAN_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("TONGBAN_PORT", "8000")))
+        parser.add_argument(
+            "--workers", type=int, default=int(os.environ.get("TONGBAN_WEB_WORKERS", "2"))
+        )
+        parser.add_argument("--no-worker", action="store_true", help="Serve HTTP only.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        run_dir = settings.TONGBAN_DATA_DIR / "run"
+        metrics_dir = run_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+        env = dict(os.environ)
+        env["DJANGO_SETTINGS_MODULE"] = os.environ["DJANGO_SETTINGS_MODULE"]
+        # Server processes share one directory so /metrics adds up all of them.
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        commands = {
+            "web": [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "wsgi",
+                "--host",
+                options["host"],
+                "--port",
+                str(options["port"]),
+                "--workers",
+                str(options["workers"]),
+                "--no-ws",
+                "tongban.wsgi:application",
+            ],
+        }
+        if not options["no_worker"]:
+            commands["worker"] = [sys.executable, "-m", "tongban", "worker"]
+
+        children = {name: subprocess.Popen(argv, env=env) for name, argv in commands.items()}  # noqa: S603
+        log.info(
+            "node.serving",
+            host=options["host"],
+            port=options["port"],
+            node=settings.TONGBAN_NODE_CODE,
+        )
+        self.stdout.write(
+            f"serving node {settings.TONGBAN_NODE_CODE} on http://{options['host']}:{options['port']}/"
+        )
+
+        stopping = False
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        exit_code = 0
+        try:
+            while not stopping:
+                for name, child in children.items():
+                    code = child.poll()
+                    if code is not None:
+                        log.error("node.child_exited", child=name, code=code)
+                        exit_code = code or 1
+                        stopping = True
+                        break
+                time.sleep(0.3)
+        finally:
+            for child in children.values():
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for child in children.values():
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        if exit_code:
+            raise CommandError(f"a child process exited with code {exit_code}")

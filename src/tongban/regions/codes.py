@@ -1,0 +1,37 @@
+"""GB/T 2260 administrative division codes. Pure: no Django.
+
+A code is six digits: province (2), prefecture (2), county (2). The hub's code 100000 stands
+for the whole country and contains every division.
+"""
+
+from __future__ import annotations
+
+import re
+
+NATIONAL_CODE = "100000"
+_CODE = re.compile(r"[1-9]\d{5}")
+
+
+def is_well_formed(code: str) -> bool:
+    return bool(_CODE.fullmatch(code))
+
+
+def province_of(code: str) -> str:
+    return NATIONAL_CODE if code == NATIONAL_CODE else code[:2] + "0000"
+
+
+def contains(outer: str, inner: str) -> bool:
+    """Whether the division ``outer`` contains (or is) ``inner``, judged by the code alone.
+
+    Works for municipalities directly under the central government, whose districts hang off
+    the province code (500103 is within 500000) as well as for ordinary prefectures.
+    """
+    if outer in (NATIONAL_CODE, inner):
+        return True
+    if inner == NATIONAL_CODE:
+        return False
+    if outer.endswith("0000"):
+        return inner[:2] == outer[:2]
+    if outer.endswith("00"):
+        return inner[:4] == outer[:4]
+    return False

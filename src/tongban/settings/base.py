@@ -1,0 +1,137 @@
+"""Settings shared by every environment. Node operators configure through the environment:
+
+- ``TONGBAN_NODE_CODE``: this node's 6-digit division code (default 500000, Chongqing).
+- ``TONGBAN_DATA_DIR``: where the SQLite database, keys and run files live (default ./var).
+- ``DATABASE_URL``: ``postgresql://user@host:5432/name``; empty means SQLite under the data dir.
+- ``SECRET_KEY``: Django's secret; required in production.
+- ``TONGBAN_ALLOWED_HOSTS``, ``TONGBAN_LOG_FORMAT`` (console|json), ``TONGBAN_LOG_LEVEL``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from tongban import HUB_NODE_CODE
+from tongban.settings.env import database_config, env_int, env_list, env_path, env_str
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+TONGBAN_DATA_DIR = env_path("TONGBAN_DATA_DIR", Path.cwd() / "var")
+TONGBAN_NODE_CODE = env_str("TONGBAN_NODE_CODE", "500000")
+TONGBAN_HUB_CODE = HUB_NODE_CODE
+if not re.fullmatch(r"\d{6}", TONGBAN_NODE_CODE):
+    raise ImproperlyConfigured(
+        f"TONGBAN_NODE_CODE must be a 6-digit division code, got {TONGBAN_NODE_CODE!r}"
+    )
+# Personal-data keys (keyed hash for look-ups, encryption for stored values); see core/pii.py.
+TONGBAN_PII_KEY_FILE = env_path("TONGBAN_PII_KEY_FILE", TONGBAN_DATA_DIR / "keys" / "pii.json")
+TONGBAN_PII_KEYS: dict[str, object] | None = None  # tests set keys inline instead of a file
+
+SECRET_KEY = env_str("SECRET_KEY")
+DEBUG = False
+ALLOWED_HOSTS = env_list("TONGBAN_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("TONGBAN_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "tongban.core",
+    "tongban.regions",
+    "tongban.accounts",
+    "tongban.api",
+    "tongban.ops",
+]
+
+MIDDLEWARE = [
+    "tongban.core.middleware.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tongban.core.middleware.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "tongban.urls"
+WSGI_APPLICATION = "tongban.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Project-wide template overrides (the admin's language switcher).
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_config(
+        env_str("DATABASE_URL"),
+        data_dir=TONGBAN_DATA_DIR,
+        conn_max_age=env_int("TONGBAN_DB_CONN_MAX_AGE", 60),
+    )
+}
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.backend.DatabaseBackend"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Chinese by default; English on request (Accept-Language: en, or the admin's switcher).
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+# Stored in UTC, shown in Asia/Shanghai; every datetime is aware.
+USE_TZ = True
+TIME_ZONE = "Asia/Shanghai"
+
+STATIC_URL = "static/"
+STATIC_ROOT = TONGBAN_DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = TONGBAN_DATA_DIR / "media"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 8 * 3600
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+TONGBAN_LOG_FORMAT = env_str("TONGBAN_LOG_FORMAT", "json")
+TONGBAN_LOG_LEVEL = env_str("TONGBAN_LOG_LEVEL", "INFO")
+LOGGING_CONFIG = None  # configured by tongban.core.logging in CoreConfig.ready()
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "tongban.accounts.backends.IdentityBackend",
+]

@@ -1,0 +1,29 @@
+"""Test settings. Every database test runs on whatever `TONGBAN_TEST_DATABASE_URL` names
+(PostgreSQL in CI's second pass); unset, on a SQLite file in a temporary directory."""
+
+import tempfile
+from pathlib import Path
+
+from tongban.settings.base import *  # noqa: F403
+from tongban.settings.env import database_config, env_str
+
+SECRET_KEY = "test-secret-key-0123456789abcdef0123456789abcdef"  # noqa: S105
+DEBUG = False
+TONGBAN_DATA_DIR = Path(tempfile.mkdtemp(prefix="tongban-test-"))
+DATABASES = {
+    "default": database_config(env_str("TONGBAN_TEST_DATABASE_URL"), data_dir=TONGBAN_DATA_DIR)
+}
+# Fixed keys so tests are repeatable; never used outside tests.
+TONGBAN_PII_KEYS = {
+    "hash_key": "dGVzdC1oYXNoLWtleS0wMTIzNDU2Nzg5YWJjZGVmISE=",
+    "active": "t1",
+    "encryption_keys": {"t1": "dGVzdC1lbmMta2V5LTAxMjM0NTY3ODlhYmNkZWYhISE="},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+TONGBAN_LOG_FORMAT = "console"
+TONGBAN_LOG_LEVEL = "WARNING"

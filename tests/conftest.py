@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+from tests import factories
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Load the shipped reference data (divisions, departments) once per test database;
+    each test then runs in a transaction that is rolled back."""
+    from tongban.regions.services import regions_load_reference
+
+    with django_db_blocker.unblock():
+        regions_load_reference()
+
+
+@pytest.fixture(autouse=True)
+def _chinese_by_default() -> Iterator[None]:
+    # Services produce lazy messages; evaluate them in the node's default language.
+    with translation.override("zh-hans"):
+        yield
+
+
+@pytest.fixture
+def api() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def platform_admin(db: None) -> Any:
+    return factories.StaffFactory(platform_admin=True)
+
+
+@pytest.fixture
+def clerk(db: None) -> Any:
+    return factories.StaffFactory(window_clerk=True)
+
+
+def login(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
