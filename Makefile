@@ -7,7 +7,7 @@ export TONGBAN_DATA_DIR ?= $(CURDIR)/var
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev run init serve worker test test-slow lint format migrations-check messages clean
+.PHONY: help install dev run init serve worker test test-slow lint format migrations-check openapi messages clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ format: dev ## Apply ruff's fixes and formatting
 
 migrations-check: dev ## Fail if models and migrations disagree
 	DJANGO_SETTINGS_MODULE=tongban.settings.test $(BIN)/tongban makemigrations --check --dry-run
+
+openapi: dev ## Regenerate the committed OpenAPI schema (src/tongban/api/openapi.json)
+	DJANGO_SETTINGS_MODULE=tongban.settings.test $(BIN)/tongban openapi
 
 messages: dev ## Extract and compile translations (needs GNU gettext)
 	@command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)

@@ -21,6 +21,20 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _reference_data_survives_flush(
+    request: pytest.FixtureRequest, django_db_blocker: Any
+) -> Iterator[None]:
+    """A transactional test empties every table when it ends; put the reference data back for
+    the tests after it. (Autouse fixtures are set up first, so this teardown runs last.)"""
+    yield
+    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+        from tongban.regions.services import regions_load_reference
+
+        with django_db_blocker.unblock():
+            regions_load_reference()
+
+
+@pytest.fixture(autouse=True)
 def _chinese_by_default() -> Iterator[None]:
     # Services produce lazy messages; evaluate them in the node's default language.
     with translation.override("zh-hans"):

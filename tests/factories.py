@@ -37,10 +37,9 @@ class PersonFactory(factory.Factory):
     class Meta:
         model = Person
 
-    class Params:
-        with_login = False
-        password = PASSWORD
-
+    # Passed to _create (not Params, which factory_boy keeps to itself).
+    with_login = False
+    password = PASSWORD
     name = factory.Sequence(lambda n: f"测试{'甲乙丙丁戊己庚辛壬癸'[n % 10]}{n}")
     id_number = factory.Sequence(make_id_number)
     phone = factory.Sequence(make_phone)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from tongban.api.main import api
@@ -8,7 +9,8 @@ from tongban.core import views
 
 admin.site.site_header = _("tongban cross-province services — administration")
 admin.site.site_title = _("tongban administration")
-admin.site.index_title = _("Node %(code)s") % {"code": settings.TONGBAN_NODE_CODE}
+# format_lazy keeps the title lazy, so it follows the language of each request.
+admin.site.index_title = format_lazy("{} {}", _("Node"), settings.TONGBAN_NODE_CODE)
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

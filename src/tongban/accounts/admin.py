@@ -5,8 +5,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts import services
@@ -28,7 +31,7 @@ admin.site.register(User, DjangoUserAdmin)
 
 
 class PersonAddForm(ServiceAddForm):
-    name = forms.CharField(label=_("name"), max_length=64)
+    name = forms.CharField(label=_("full name"), max_length=64)
     id_number = forms.CharField(label=_("resident ID number"), max_length=18)
     phone = forms.CharField(label=_("mobile phone"), max_length=20, required=False)
 
@@ -59,6 +62,14 @@ def search_by_identifier(
         return None
 
 
+class PersonLookupForm(forms.Form):
+    identifier = forms.CharField(
+        label=_("resident ID number or mobile phone"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+
 @admin.register(Person)
 class PersonAdmin(ServiceAddAdmin):
     add_form = PersonAddForm
@@ -71,11 +82,14 @@ class PersonAdmin(ServiceAddAdmin):
     )
     list_filter = ("real_name_level",)
     search_fields = ("name",)
-    search_help_text = _("Search by full ID number, mobile phone number or name.")
+    search_help_text = _(
+        "Search by name. To find someone by ID number or phone without the number landing in "
+        "the address bar, use “Find by ID number or phone”."
+    )
     fields = ("name", "masked_id_number", "masked_phone", "real_name_level", "user", "created_at")
     readonly_fields = fields
 
-    @admin.display(description=_("name"))
+    @admin.display(description=_("full name"))
     def masked_name(self, obj: Person) -> str:
         return obj.name_masked
 
@@ -86,6 +100,41 @@ class PersonAdmin(ServiceAddAdmin):
     @admin.display(description=_("mobile phone"))
     def masked_phone(self, obj: Person) -> str:
         return obj.phone_masked
+
+    def get_urls(self) -> list[URLPattern]:
+        lookup = path(
+            "lookup/",
+            self.admin_site.admin_view(self.lookup_view),
+            name="accounts_person_lookup",
+        )
+        return [lookup, *super().get_urls()]
+
+    def lookup_view(self, request: HttpRequest) -> HttpResponse:
+        """Find a person by full ID number or phone through a POST form, then open their page:
+        the number never appears in a URL."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = PersonLookupForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            term = form.cleaned_data["identifier"].strip()
+            found = search_by_identifier(self.get_queryset(request), term)
+            if found is None:
+                form.add_error(
+                    "identifier", _("Enter a full resident ID number or mobile phone number.")
+                )
+            elif (person := found.first()) is None:
+                form.add_error("identifier", _("No registered person has this ID number or phone."))
+            else:
+                return HttpResponseRedirect(
+                    reverse("admin:accounts_person_change", args=[person.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Find a person"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/accounts/person/lookup.html", context)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
@@ -145,7 +194,7 @@ class EnterpriseAdmin(ServiceAddAdmin):
 class StaffAddForm(ServiceAddForm):
     username = forms.CharField(label=_("username"), max_length=150)
     password = forms.CharField(label=_("password"), widget=forms.PasswordInput)
-    name = forms.CharField(label=_("name"), max_length=64)
+    name = forms.CharField(label=_("full name"), max_length=64)
     employee_number = forms.CharField(label=_("employee number"), max_length=32)
     department_key = forms.CharField(label=_("department key"), max_length=64)
     jurisdiction_code = forms.CharField(label=_("jurisdiction code"), max_length=6)
@@ -172,6 +221,12 @@ class StaffChangeForm(ServiceAddForm):
         model = Staff
         fields: list[str] = []
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per form instance: base_fields are shared by every request of this admin.
+        if self.instance.pk:
+            self.fields["roles"].initial = sorted(self.instance.roles)
+
     def create(self, actor: Any) -> Staff:
         return services.staff_set_roles(
             actor=actor, staff=self.instance, roles=self.cleaned_data["roles"]
@@ -191,8 +246,9 @@ class StaffAdmin(ServiceAddAdmin):
         "role_list",
         "active",
     )
-    list_filter = ("active", "role_grants__role", "department")
-    search_fields = ("name", "employee_number", "user__username")
+    # No department filter: a node has dozens; search finds staff by department name instead.
+    list_filter = ("active", "role_grants__role")
+    search_fields = ("name", "employee_number", "user__username", "department__name")
     fields = ("user", "name", "employee_number", "department", "jurisdiction", "active", "roles")
     readonly_fields = ("user", "name", "employee_number", "department", "jurisdiction", "active")
 
@@ -206,7 +262,6 @@ class StaffAdmin(ServiceAddAdmin):
         form = super().get_form(request, obj, change, **kwargs)
         if obj is not None:
             form = type(form.__name__, (form,), {"actor": request.user})
-            form.base_fields["roles"].initial = sorted(obj.roles)  # type: ignore[attr-defined]
         return form
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

@@ -39,7 +39,7 @@ class Person(models.Model):
         on_delete=models.PROTECT,
         related_name="person",
     )
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(_("full name"), max_length=64)
     id_number_hash = models.CharField(_("ID number (keyed hash)"), max_length=64, unique=True)
     id_number_encrypted = models.TextField(_("ID number (encrypted)"))
     phone_hash = models.CharField(_("phone (keyed hash)"), max_length=64, blank=True, db_index=True)
@@ -160,7 +160,7 @@ class Staff(models.Model):
     user = models.OneToOneField(
         User, verbose_name=_("login"), on_delete=models.PROTECT, related_name="staff"
     )
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(_("full name"), max_length=64)
     employee_number = models.CharField(_("employee number"), max_length=32, unique=True)
     department = models.ForeignKey(
         Department, verbose_name=_("department"), on_delete=models.PROTECT, related_name="staff"

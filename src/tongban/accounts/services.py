@@ -437,7 +437,7 @@ def staff_create(
 
 def staff_set_roles(*, actor: Actor, staff: Staff, roles: Iterable[str]) -> Staff:
     actor_staff = require_staff(actor, (StaffRole.PLATFORM_ADMIN, StaffRole.DEPARTMENT_ADMIN))
-    if actor_staff is not None and actor_staff.pk == staff.pk:
+    if not isinstance(actor, System) and actor.pk == staff.user_id:
         # Nobody widens their own powers, and the last admin cannot lock everyone out.
         raise PermissionDenied(_("You cannot change your own roles."))
     errors = FieldErrors()

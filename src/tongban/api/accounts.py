@@ -4,6 +4,7 @@ from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
+from ninja.responses import Status
 from ninja.security import django_auth
 
 from tongban.accounts import selectors, services
@@ -127,9 +128,9 @@ class MeOut(Schema):
 
 
 @router.post("/sign-up", response={201: PersonOut}, auth=None)
-def sign_up(request: HttpRequest, payload: SignUpIn) -> tuple[int, Person]:
+def sign_up(request: HttpRequest, payload: SignUpIn) -> Status[Person]:
     person = services.person_sign_up(**payload.dict())
-    return 201, person
+    return Status(201, person)
 
 
 @router.post("/login", response=MeOut, auth=None)
@@ -142,9 +143,9 @@ def login_view(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
 
 
 @router.post("/logout", response={204: None}, auth=django_auth)
-def logout_view(request: HttpRequest) -> tuple[int, None]:
+def logout_view(request: HttpRequest) -> Status[None]:
     logout(request)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=MeOut, auth=django_auth)
@@ -163,9 +164,9 @@ def _me(user: object) -> dict[str, object]:
 @router.post("/persons", response={201: PersonOut}, auth=django_auth)
 def register_person_at_window(
     request: HttpRequest, payload: WindowRegistrationIn
-) -> tuple[int, Person]:
+) -> Status[Person]:
     person = services.person_register_at_window(actor=request.user, **payload.dict())
-    return 201, person
+    return Status(201, person)
 
 
 @router.post("/persons/lookup", response=PersonOut, auth=django_auth)
@@ -179,21 +180,21 @@ def lookup_person(request: HttpRequest, payload: LookupIn) -> Person:
 
 
 @router.post("/enterprises", response={201: EnterpriseOut}, auth=django_auth)
-def register_enterprise(request: HttpRequest, payload: EnterpriseIn) -> tuple[int, Enterprise]:
+def register_enterprise(request: HttpRequest, payload: EnterpriseIn) -> Status[Enterprise]:
     enterprise = services.enterprise_register(actor=request.user, **payload.dict())
-    return 201, enterprise
+    return Status(201, enterprise)
 
 
 @router.post("/enterprises/{uscc}/members", response={201: MemberOut}, auth=django_auth)
-def add_enterprise_member(request: HttpRequest, uscc: str, payload: MemberIn) -> tuple[int, object]:
+def add_enterprise_member(request: HttpRequest, uscc: str, payload: MemberIn) -> Status[object]:
     enterprise = selectors.enterprise_get(uscc=uscc)
     member = services.enterprise_member_add(
         actor=request.user, enterprise=enterprise, **payload.dict()
     )
-    return 201, member
+    return Status(201, member)
 
 
 @router.post("/staff", response={201: StaffOut}, auth=django_auth)
-def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, Staff]:
+def create_staff(request: HttpRequest, payload: StaffIn) -> Status[Staff]:
     staff = services.staff_create(actor=request.user, **payload.dict())
-    return 201, staff
+    return Status(201, staff)

@@ -17,6 +17,7 @@ from tongban.core.errors import (
     NotFound,
     ValidationFailed,
     error_response,
+    machine_error_response,
 )
 
 _PYDANTIC_MESSAGES: dict[str, Message] = {
@@ -75,7 +76,9 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        error = DomainError(str(exc.message), code=f"http_{exc.status_code}")
-        response = error_response(error)
-        response.status_code = exc.status_code
-        return response
+        # ninja raises HttpError(400) only when it cannot parse the body.
+        if exc.status_code == 400:
+            return error_response(
+                DomainError(_("The request body is not valid JSON."), code="invalid_body")
+            )
+        return machine_error_response(exc.status_code)

@@ -42,6 +42,11 @@ class ServiceAddForm(forms.ModelForm):  # type: ignore[type-arg]
                 self.add_error(None, str(error.message))
         return cleaned
 
+    def _post_clean(self) -> None:
+        # The service validated everything; Django's model validation of the blank instance
+        # would only add spurious "this field cannot be blank" errors when the service refused.
+        return
+
 
 class ServiceAddAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     add_form: ClassVar[type[ServiceAddForm]]
@@ -61,6 +66,11 @@ class ServiceAddAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return () if obj is None else super().get_readonly_fields(request, obj)
 
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        # The service creates the object while the form is cleaned; an inline formset that
+        # failed afterwards would re-render the page over an object already written.
+        return () if obj is None else super().get_inlines(request, obj)
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
@@ -75,6 +85,8 @@ class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         super().save_model(request, obj, form, change)
         after = model_to_dict(obj)
         changes = _jsonable(diff(before, after) if change else after)
+        if change and not changes:
+            return  # saved without a change: nothing to record
         name = obj._meta.model_name
         audit_record(
             actor=request.user,

@@ -44,6 +44,8 @@ class PiiKeys:
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> PiiKeys:
         """Build keys from their JSON form: base64 strings, ``active`` names an encryption key."""
+        if not isinstance(data, Mapping):
+            raise KeyMaterialError("personal-data key set must be a JSON object")
         try:
             hash_key = _b64_key(str(data["hash_key"]))
             active = str(data["active"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,6 +239,19 @@ def _parse_periods(raw: Iterable[Mapping[str, Any]], errors: FieldErrors) -> lis
         kind = str(item.get("kind", PeriodKind.REGULAR))
         _choice(kind, PeriodKind, field_name=f"{where}.kind", errors=errors)
         specs.append(PeriodSpec(weekdays=weekdays, start=start, end=end, kind=kind))
+    by_day = sorted(
+        (day, spec.start, spec.end, index)
+        for index, spec in enumerate(specs)
+        for day in spec.weekdays
+    )
+    for (day, _start, end, _index), (next_day, next_start, _end, next_index) in itertools.pairwise(
+        by_day
+    ):
+        if day == next_day and next_start < end:
+            errors.add(
+                f"opening_periods.{next_index}",
+                _("Periods of the same day must not overlap."),
+            )
     return specs
 
 

@@ -10,6 +10,10 @@ from tongban.settings.env import database_config, env_str
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789abcdef"  # noqa: S105
 DEBUG = False
 TONGBAN_DATA_DIR = Path(tempfile.mkdtemp(prefix="tongban-test-"))
+STATIC_ROOT = TONGBAN_DATA_DIR / "static"
+STATIC_ROOT.mkdir()
+MEDIA_ROOT = TONGBAN_DATA_DIR / "media"
+TONGBAN_PII_KEY_FILE = TONGBAN_DATA_DIR / "keys" / "pii.json"
 DATABASES = {
     "default": database_config(env_str("TONGBAN_TEST_DATABASE_URL"), data_dir=TONGBAN_DATA_DIR)
 }
