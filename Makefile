@@ -66,6 +66,7 @@ messages: dev ## Extract and compile translations (needs GNU gettext)
 	@command -v msgfmt >/dev/null || (apt-get update -qq && apt-get install -y -qq gettext)
 	cd src/tongban && ../../$(BIN)/tongban makemessages -l zh_Hans --no-obsolete --no-location --no-wrap
 	cd src/tongban && ../../$(BIN)/tongban compilemessages -l zh_Hans
+	msgfmt --check -o src/tongban/locale_vendor/zh_Hans/LC_MESSAGES/django.mo src/tongban/locale_vendor/zh_Hans/LC_MESSAGES/django.po
 
 clean: ## Remove the virtualenv, demo data and caches
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "tongban"
 LOCALE = SRC / "locale" / "zh_Hans" / "LC_MESSAGES"
+VENDOR = SRC / "locale_vendor" / "zh_Hans" / "LC_MESSAGES"
 KEYWORDS = {
     "_": None,
     "gettext": None,
@@ -17,23 +19,25 @@ KEYWORDS = {
 }
 
 
-def _catalog():
-    with (LOCALE / "django.po").open("rb") as handle:
+def _catalog(directory: Path = LOCALE):
+    with (directory / "django.po").open("rb") as handle:
         return read_po(handle)
 
 
-def test_every_entry_is_translated_and_not_fuzzy() -> None:
-    catalog = _catalog()
+@pytest.mark.parametrize("directory", [LOCALE, VENDOR], ids=["own", "vendor"])
+def test_every_entry_is_translated_and_not_fuzzy(directory: Path) -> None:
+    catalog = _catalog(directory)
     untranslated = [m.id for m in catalog if m.id and not m.string]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     assert not untranslated
     assert not fuzzy
 
 
-def test_the_compiled_file_matches_the_source() -> None:
-    with (LOCALE / "django.mo").open("rb") as handle:
+@pytest.mark.parametrize("directory", [LOCALE, VENDOR], ids=["own", "vendor"])
+def test_the_compiled_file_matches_the_source(directory: Path) -> None:
+    with (directory / "django.mo").open("rb") as handle:
         compiled = {m.id: m.string for m in read_mo(handle) if m.id}
-    source = {m.id: m.string for m in _catalog() if m.id}
+    source = {m.id: m.string for m in _catalog(directory) if m.id}
     assert compiled == source, "run `make messages` to recompile django.mo"
 
 

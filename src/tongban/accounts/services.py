@@ -47,8 +47,8 @@ from tongban.core.logging import get_logger
 from tongban.core.masking import mask_id_number
 from tongban.core.pii import pii_encrypt, pii_hash
 from tongban.core.validation import check_id_number, check_mobile, check_text, check_uscc
-from tongban.regions import codes
 from tongban.regions.models import Department, Division
+from tongban.regions.selectors import division_check
 
 log = get_logger(__name__)
 
@@ -91,16 +91,14 @@ def _clean_name(value: str, *, field: str, errors: FieldErrors) -> str:
 # Persons ----------------------------------------------------------------------------------
 
 
-def _person_create(*, name: str, id_number: str, phone: str, user: User | None) -> Person:
-    return Person.objects.create(
-        user=user,
-        name=name,
-        id_number_hash=pii_hash(id_number, purpose=ID_NUMBER),
-        id_number_encrypted=pii_encrypt(id_number, purpose=ID_NUMBER),
-        phone_hash=pii_hash(phone, purpose=PHONE) if phone else "",
-        phone_encrypted=pii_encrypt(phone, purpose=PHONE) if phone else "",
-        real_name_level=RealNameLevel.REGISTERED,
-    )
+def _check_password(password: str, *, errors: FieldErrors) -> None:
+    if not password:
+        errors.add("password", _("This field is required."))
+        return
+    try:
+        validate_password(password)
+    except DjangoValidationError as problem:
+        errors.add("password", " ".join(str(message) for message in problem.messages))
 
 
 def _validated_person_fields(
@@ -117,40 +115,54 @@ def _validated_person_fields(
     return errors, clean_name, clean_id, clean_phone
 
 
+def _person_create(
+    *, actor: Actor, action: str, name: str, id_number: str, phone: str, user: User | None
+) -> Person:
+    """Write a person (inside the caller's transaction) with its audit entry."""
+    _refuse_duplicate(id_number, phone, login=user is not None)
+    try:
+        with transaction.atomic():
+            person = Person.objects.create(
+                user=user,
+                name=name,
+                id_number_hash=pii_hash(id_number, purpose=ID_NUMBER),
+                id_number_encrypted=pii_encrypt(id_number, purpose=ID_NUMBER),
+                phone_hash=pii_hash(phone, purpose=PHONE) if phone else "",
+                phone_encrypted=pii_encrypt(phone, purpose=PHONE) if phone else "",
+                real_name_level=RealNameLevel.REGISTERED,
+            )
+    except IntegrityError:
+        # A concurrent registration with the same ID number (or login phone) won the race.
+        raise Conflict(_("This person is already registered."), code="person_exists") from None
+    audit_record(
+        actor=actor,
+        action=action,
+        target=person,
+        changes={"id_number": mask_id_number(id_number), "level": person.real_name_level},
+    )
+    log.info(action, person_id=person.pk)
+    return person
+
+
 def person_sign_up(*, name: str, id_number: str, phone: str, password: str) -> Person:
     """Online self-registration: a login and a person at level L1 (registered)."""
     errors, clean_name, clean_id, clean_phone = _validated_person_fields(
         name=name, id_number=id_number, phone=phone, phone_required=True
     )
-    if password:
-        try:
-            validate_password(password)
-        except DjangoValidationError as problem:
-            errors.add("password", " ".join(str(message) for message in problem.messages))
-    else:
-        errors.add("password", _("This field is required."))
+    _check_password(password, errors=errors)
     errors.raise_if_any()
     with transaction.atomic():
-        _refuse_duplicate(clean_id, clean_phone, login=True)
         user = User(username=f"p-{secrets.token_hex(8)}")
         user.set_password(password)
         user.save()
-        try:
-            with transaction.atomic():
-                person = _person_create(
-                    name=clean_name, id_number=clean_id, phone=clean_phone, user=user
-                )
-        except IntegrityError:
-            # A concurrent sign-up with the same ID number or phone won the race.
-            raise Conflict(_("This person is already registered.")) from None
-        audit_record(
+        return _person_create(
             actor=user,
             action="person.signed_up",
-            target=person,
-            changes={"id_number": mask_id_number(clean_id), "level": person.real_name_level},
+            name=clean_name,
+            id_number=clean_id,
+            phone=clean_phone,
+            user=user,
         )
-    log.info("person.signed_up", person_id=person.pk)
-    return person
 
 
 def person_register_at_window(
@@ -163,22 +175,14 @@ def person_register_at_window(
     )
     errors.raise_if_any()
     with transaction.atomic():
-        _refuse_duplicate(clean_id, clean_phone, login=False)
-        try:
-            with transaction.atomic():
-                person = _person_create(
-                    name=clean_name, id_number=clean_id, phone=clean_phone, user=None
-                )
-        except IntegrityError:
-            raise Conflict(_("This person is already registered.")) from None
-        audit_record(
+        return _person_create(
             actor=actor,
             action="person.registered_at_window",
-            target=person,
-            changes={"id_number": mask_id_number(clean_id)},
+            name=clean_name,
+            id_number=clean_id,
+            phone=clean_phone,
+            user=None,
         )
-    log.info("person.registered_at_window", person_id=person.pk)
-    return person
 
 
 def _refuse_duplicate(id_number: str, phone: str, *, login: bool) -> None:
@@ -377,26 +381,18 @@ def staff_create(
     department = Department.objects.filter(key=(department_key or "").strip(), active=True).first()
     if department is None:
         errors.add("department_key", _("Unknown department key."))
-    jurisdiction = None
-    if not codes.is_well_formed((jurisdiction_code or "").strip()):
-        errors.add("jurisdiction_code", _("A division code has 6 digits, e.g. 500000."))
-    else:
-        jurisdiction = Division.objects.filter(code=jurisdiction_code.strip(), active=True).first()
-        if jurisdiction is None:
-            errors.add("jurisdiction_code", _("No division has this code."))
-        elif department is not None and not department.division.contains(jurisdiction):
-            errors.add(
-                "jurisdiction_code",
-                _("The jurisdiction must lie within the department's own division."),
-            )
+    jurisdiction = division_check(jurisdiction_code, field="jurisdiction_code", errors=errors)
+    if (
+        jurisdiction is not None
+        and department is not None
+        and not department.division.contains(jurisdiction)
+    ):
+        errors.add(
+            "jurisdiction_code",
+            _("The jurisdiction must lie within the department's own division."),
+        )
     requested = _check_roles(actor_staff, roles, department, errors)
-    if password:
-        try:
-            validate_password(password)
-        except DjangoValidationError as problem:
-            errors.add("password", " ".join(str(message) for message in problem.messages))
-    else:
-        errors.add("password", _("This field is required."))
+    _check_password(password, errors=errors)
     if username and User.objects.filter(username=username).exists():
         errors.add("username", _("This username is taken."))
     if employee_number and Staff.objects.filter(employee_number=employee_number).exists():

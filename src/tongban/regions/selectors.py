@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tongban.core.errors import NotFound, ValidationFailed
+from tongban.core.errors import FieldErrors, NotFound, ValidationFailed
 from tongban.regions import codes
 from tongban.regions.models import (
     Department,
@@ -18,6 +18,18 @@ from tongban.regions.models import (
     ServiceHall,
     Window,
 )
+
+
+def division_check(code: str, *, field: str, errors: FieldErrors) -> Division | None:
+    """The active division with this code, or None after recording why in ``errors``."""
+    code = (code or "").strip()
+    if not codes.is_well_formed(code):
+        errors.add(field, _("A division code has 6 digits, e.g. 500000."))
+        return None
+    division = Division.objects.filter(code=code, active=True).first()
+    if division is None:
+        errors.add(field, _("No division has this code."))
+    return division
 
 
 def division_get(*, code: str) -> Division:

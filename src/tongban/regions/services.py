@@ -18,7 +18,6 @@ from tongban.core.audit import audit_record, diff
 from tongban.core.errors import FieldErrors
 from tongban.core.logging import get_logger
 from tongban.core.validation import check_text, check_uscc
-from tongban.regions import codes
 from tongban.regions.models import (
     Department,
     DepartmentKind,
@@ -30,6 +29,7 @@ from tongban.regions.models import (
     Window,
     WindowKind,
 )
+from tongban.regions.selectors import division_check
 
 log = get_logger(__name__)
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -43,17 +43,6 @@ class LoadReport:
     def count(self, kind: str, *, created: bool) -> None:
         bucket = self.created if created else self.updated
         bucket[kind] = bucket.get(kind, 0) + 1
-
-
-def _division_for(code: str, *, field_name: str, errors: FieldErrors) -> Division | None:
-    code = (code or "").strip()
-    if not codes.is_well_formed(code):
-        errors.add(field_name, _("A division code has 6 digits, e.g. 500000."))
-        return None
-    division = Division.objects.filter(code=code, active=True).first()
-    if division is None:
-        errors.add(field_name, _("No division has this code."))
-    return division
 
 
 def _choice(value: str, choices: type[Any], *, field_name: str, errors: FieldErrors) -> str:
@@ -179,7 +168,7 @@ def department_create(
     key = _key(key, field_name="key", errors=errors)
     name = check_text(name, field="name", errors=errors, max_length=128)
     short_name = check_text(short_name, field="short_name", errors=errors, max_length=64)
-    division = _division_for(division_code, field_name="division_code", errors=errors)
+    division = division_check(division_code, field="division_code", errors=errors)
     _choice(kind, DepartmentKind, field_name="kind", errors=errors)
     normalized_uscc = check_uscc(uscc, field="uscc", errors=errors) if uscc.strip() else ""
     if key and Department.objects.filter(key=key).exists():
@@ -271,7 +260,7 @@ def hall_create(
     errors = FieldErrors()
     key = _key(key, field_name="key", errors=errors)
     name = check_text(name, field="name", errors=errors, max_length=128)
-    division = _division_for(division_code, field_name="division_code", errors=errors)
+    division = division_check(division_code, field="division_code", errors=errors)
     address = check_text(address, field="address", errors=errors, max_length=255, required=False)
     phone = check_text(phone, field="phone", errors=errors, max_length=32, required=False)
     if key and ServiceHall.objects.filter(key=key).exists():

@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks",
-    "django_tasks_db",
+    "tongban.ops.apps.BackgroundTasksConfig",  # django_tasks_db, with a Chinese name
     "tongban.core",
     "tongban.regions",
     "tongban.accounts",
@@ -107,7 +107,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Chinese by default; English on request (Accept-Language: en, or the admin's switcher).
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
-LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+# Our own messages first, then Chinese for third-party apps that ship none (kept by hand).
+LOCALE_PATHS = [PACKAGE_DIR / "locale", PACKAGE_DIR / "locale_vendor"]
 USE_I18N = True
 # Stored in UTC, shown in Asia/Shanghai; every datetime is aware.
 USE_TZ = True
