@@ -193,7 +193,7 @@ def test_switching_to_english_shows_the_admin_in_english(admin_ui: Client) -> No
     assert "自然人" not in html
     # The choice sticks for the next page.
     changelist = admin_ui.get(reverse("admin:accounts_person_changelist"))
-    assert _title(changelist) == "Select natural person to change | tongban administration"
+    assert _title(changelist) == "Select natural person to view | tongban administration"
 
 
 def test_index_heading_follows_the_language(admin_ui: Client) -> None:

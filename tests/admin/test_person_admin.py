@@ -166,3 +166,16 @@ def test_the_lookup_form_is_for_admin_users_only() -> None:
     )
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_a_persons_page_is_read_only(admin_ui: Client) -> None:
+    person = PersonFactory()
+    page = admin_ui.get(reverse("admin:accounts_person_change", args=[person.pk]))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    response = admin_ui.post(
+        reverse("admin:accounts_person_change", args=[person.pk]), {"name": "改名"}
+    )
+    assert response.status_code == 403
+    person.refresh_from_db()
+    assert person.name != "改名"

@@ -144,6 +144,10 @@ class PersonAdmin(ServiceAddAdmin):
             return found, False
         return super().get_search_results(request, queryset, search_term)
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Identity data changes only through services (real-name verification, issue 6).
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -186,6 +190,9 @@ class EnterpriseAdmin(ServiceAddAdmin):
     fields = ("uscc", "name", "legal_representative", "registered_division", "created_at")
     readonly_fields = fields
     inlines = (EnterpriseMemberInline,)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # members are added through enterprise_member_add (API)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -134,7 +134,7 @@ def sign_up(request: HttpRequest, payload: SignUpIn) -> Status[Person]:
 
 
 @router.post("/login", response=MeOut, auth=None)
-def login_view(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
+def log_in(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
         raise NotAuthenticated(_("The account or password is wrong."), code="login_failed")
@@ -143,7 +143,7 @@ def login_view(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
 
 
 @router.post("/logout", response={204: None}, auth=django_auth)
-def logout_view(request: HttpRequest) -> Status[None]:
+def log_out(request: HttpRequest) -> Status[None]:
     logout(request)
     return Status(204, None)
 

@@ -76,7 +76,7 @@ class WindowInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Window
     extra = 0
     fields = ("number", "name", "kind", "departments", "off_hours", "active")
-    filter_horizontal = ("departments",)
+    autocomplete_fields = ("departments",)
 
 
 class OpeningPeriodInline(admin.TabularInline):  # type: ignore[type-arg]

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves Swagger UI from its own static files: nodes often have no internet
     "django_tasks",
     "tongban.ops.apps.BackgroundTasksConfig",  # django_tasks_db, with a Chinese name
     "tongban.core",

@@ -30,6 +30,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=int(os.environ.get("TONGBAN_WEB_WORKERS", "2"))
         )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            # granian's guideline for WSGI: at most 2 × cores + 1 threads per process.
+            default=int(os.environ.get("TONGBAN_WEB_THREADS", str(2 * (os.cpu_count() or 1) + 1))),
+            help="Python threads per web process (requests served at once by each).",
+        )
         parser.add_argument("--no-worker", action="store_true", help="Serve HTTP only.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -56,6 +63,12 @@ class Command(BaseCommand):
                 str(options["port"]),
                 "--workers",
                 str(options["workers"]),
+                # A database-bound WSGI app gains nothing from hundreds of threads per
+                # process: bound them, and let granian queue the rest (backpressure).
+                "--blocking-threads",
+                str(options["threads"]),
+                "--backpressure",
+                str(options["threads"]),
                 "--no-ws",
                 "tongban.wsgi:application",
             ],
