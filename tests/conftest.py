@@ -10,14 +10,22 @@ from django.utils import translation
 from tests import factories
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
-    """Load the shipped reference data (divisions, departments) once per test database;
-    each test then runs in a transaction that is rolled back."""
+def load_reference_data() -> None:
+    """What `tongban init` loads on every node: divisions, departments and the catalogue."""
+    from tongban.catalog.services import catalog_load_reference
+    from tongban.core.audit import SYSTEM
     from tongban.regions.services import regions_load_reference
 
+    regions_load_reference()
+    catalog_load_reference(actor=SYSTEM)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Load the reference data once per test database; each test then runs in a transaction
+    that is rolled back."""
     with django_db_blocker.unblock():
-        regions_load_reference()
+        load_reference_data()
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +36,8 @@ def _reference_data_survives_flush(
     the tests after it. (Autouse fixtures are set up first, so this teardown runs last.)"""
     yield
     if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
-        from tongban.regions.services import regions_load_reference
-
         with django_db_blocker.unblock():
-            regions_load_reference()
+            load_reference_data()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ import pytest
 from tests.factories import EnterpriseFactory, PersonFactory, make_id_number, make_uscc
 from tongban.accounts import services
 from tongban.accounts.models import Enterprise, EnterpriseMember, MemberRole
-from tongban.core.errors import Conflict, PermissionDenied, ValidationFailed
+from tongban.core.errors import Conflict, Forbidden, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def test_the_legal_representative_registers_their_own_enterprise() -> None:
 def test_someone_else_may_not_register_a_persons_enterprise() -> None:
     representative = PersonFactory()
     stranger = PersonFactory(with_login=True)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         _register(stranger.user, representative)
     assert not Enterprise.objects.exists()
 

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AnonymousUser
 from tests.factories import PersonFactory, StaffFactory, make_id_number
 from tongban.accounts import services
 from tongban.accounts.models import Person
-from tongban.core.errors import NotAuthenticated, PermissionDenied
+from tongban.core.errors import Forbidden, NotAuthenticated
 from tongban.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_persons_without_login_may_share_a_phone(clerk) -> None:
 @pytest.mark.parametrize("trait", ["reviewer", "approver", "supervisor", "department_admin"])
 def test_staff_without_intake_role_may_not(trait: str) -> None:
     staff = StaffFactory(**{trait: True})
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.person_register_at_window(
             actor=staff.user, name="王芳", id_number=make_id_number(913)
         )
@@ -40,7 +40,7 @@ def test_staff_without_intake_role_may_not(trait: str) -> None:
 
 def test_citizens_and_anonymous_users_may_not() -> None:
     citizen = PersonFactory(with_login=True)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.person_register_at_window(
             actor=citizen.user, name="王芳", id_number=make_id_number(914)
         )
@@ -54,7 +54,7 @@ def test_an_inactive_clerk_may_not() -> None:
     staff = StaffFactory(window_clerk=True)
     staff.active = False
     staff.save(update_fields=["active"])
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.person_register_at_window(
             actor=staff.user, name="王芳", id_number=make_id_number(915)
         )

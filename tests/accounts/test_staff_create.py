@@ -3,7 +3,7 @@ import pytest
 from tests.factories import PASSWORD, PersonFactory, StaffFactory
 from tongban.accounts import services
 from tongban.accounts.models import Staff, StaffRole, User
-from tongban.core.errors import PermissionDenied, ValidationFailed
+from tongban.core.errors import Forbidden, ValidationFailed
 from tongban.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def test_a_department_admin_creates_operational_staff_in_their_department() -> N
 
 def test_a_department_admin_may_not_create_in_another_department() -> None:
     admin = StaffFactory(department_admin=True, department_key="cq-hrss")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         _create(admin.user, department_key="cq-public-security")
     assert not User.objects.filter(username="new-clerk").exists()
 
@@ -58,18 +58,18 @@ def test_a_department_admin_may_not_create_in_another_department() -> None:
 @pytest.mark.parametrize("role", [StaffRole.SUPERVISOR, StaffRole.PLATFORM_ADMIN])
 def test_a_department_admin_may_not_grant_oversight_roles(role: StaffRole) -> None:
     admin = StaffFactory(department_admin=True, department_key="cq-hrss")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         _create(admin.user, roles=[role])
 
 
 @pytest.mark.parametrize("trait", ["window_clerk", "reviewer", "approver", "supervisor"])
 def test_other_staff_may_not_create_staff(trait: str) -> None:
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         _create(StaffFactory(**{trait: True}).user)
 
 
 def test_citizens_may_not_create_staff() -> None:
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         _create(PersonFactory(with_login=True).user)
 
 

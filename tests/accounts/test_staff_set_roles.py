@@ -3,7 +3,7 @@ import pytest
 from tests.factories import StaffFactory
 from tongban.accounts import services
 from tongban.accounts.models import StaffRole
-from tongban.core.errors import PermissionDenied
+from tongban.core.errors import Forbidden
 from tongban.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_promotion_to_platform_admin_and_back_toggles_django_admin(platform_admi
 
 
 def test_nobody_changes_their_own_roles(platform_admin) -> None:
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.staff_set_roles(
             actor=platform_admin.user, staff=platform_admin, roles=[StaffRole.WINDOW_CLERK]
         )
@@ -49,12 +49,12 @@ def test_nobody_changes_their_own_roles(platform_admin) -> None:
 def test_a_department_admin_may_not_touch_a_supervisor_in_their_department() -> None:
     admin = StaffFactory(department_admin=True, department_key="cq-hrss")
     supervisor = StaffFactory(supervisor=True, department_key="cq-hrss")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.staff_set_roles(actor=admin.user, staff=supervisor, roles=[StaffRole.WINDOW_CLERK])
 
 
 def test_a_department_admin_may_not_touch_other_departments() -> None:
     admin = StaffFactory(department_admin=True, department_key="cq-hrss")
     other = StaffFactory(window_clerk=True, department_key="cq-public-security")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Forbidden):
         services.staff_set_roles(actor=admin.user, staff=other, roles=[StaffRole.REVIEWER])

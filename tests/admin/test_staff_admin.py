@@ -112,10 +112,10 @@ def test_a_platform_admin_cannot_change_their_own_roles(
 def test_a_department_admin_cannot_change_their_own_roles() -> None:
     # Not through the Django admin (they are not is_staff), but the rule itself holds.
     from tongban.accounts import services
-    from tongban.core.errors import PermissionDenied
+    from tongban.core.errors import Forbidden
 
     admin = StaffFactory(department_admin=True)
-    with pytest.raises(PermissionDenied) as refused:
+    with pytest.raises(Forbidden) as refused:
         services.staff_set_roles(actor=admin.user, staff=admin, roles=["platform_admin"])
     assert str(refused.value.message) == "不能修改自己的角色。"
     assert _roles(admin) == {"department_admin"}

@@ -5,13 +5,12 @@ import pytest
 from tests.conftest import login
 from tests.factories import (
     PASSWORD,
-    EnterpriseFactory,
     PersonFactory,
     StaffFactory,
     make_id_number,
     make_uscc,
 )
-from tongban.accounts.models import Enterprise, Person, Staff, StaffRole, User
+from tongban.accounts.models import Enterprise, Staff, StaffRole, User
 
 pytestmark = pytest.mark.django_db
 
@@ -237,8 +236,3 @@ def test_staff_see_themselves(api) -> None:
     me = api.get("/api/v1/accounts/me").json()
     assert me["staff"]["roles"] == ["approver"]
     assert me["person"] is None
-
-
-def test_enterprises_registered_here_are_listed_once(api) -> None:
-    EnterpriseFactory()
-    assert Person.objects.count() == 1

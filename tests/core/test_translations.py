@@ -19,6 +19,10 @@ KEYWORDS = {
 }
 
 
+def _hashable(value):
+    return value if isinstance(value, str) else tuple(value)
+
+
 def _catalog(directory: Path = LOCALE):
     with (directory / "django.po").open("rb") as handle:
         return read_po(handle)
@@ -35,9 +39,13 @@ def test_every_entry_is_translated_and_not_fuzzy(directory: Path) -> None:
 
 @pytest.mark.parametrize("directory", [LOCALE, VENDOR], ids=["own", "vendor"])
 def test_the_compiled_file_matches_the_source(directory: Path) -> None:
+    def entries(messages):
+        # Plural entries carry tuples of ids and lists of strings.
+        return {_hashable(m.id): _hashable(m.string) for m in messages if m.id}
+
     with (directory / "django.mo").open("rb") as handle:
-        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
-    source = {m.id: m.string for m in _catalog(directory) if m.id}
+        compiled = entries(read_mo(handle))
+    source = entries(_catalog(directory))
     assert compiled == source, "run `make messages` to recompile django.mo"
 
 

@@ -27,7 +27,19 @@ from tongban.core import identifiers
 from tongban.core.admin_forms import ServiceAddAdmin, ServiceAddForm
 from tongban.core.pii import pii_hash
 
-admin.site.register(User, DjangoUserAdmin)
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
+    """Powers come from staff roles (staff_set_roles, audited), never from ticking boxes here."""
+
+    readonly_fields = (
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+        "last_login",
+        "date_joined",
+    )
 
 
 class PersonAddForm(ServiceAddForm):
@@ -135,14 +147,6 @@ class PersonAdmin(ServiceAddAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/accounts/person/lookup.html", context)
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        found = search_by_identifier(queryset, search_term.strip())
-        if found is not None:
-            return found, False
-        return super().get_search_results(request, queryset, search_term)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Identity data changes only through services (real-name verification, issue 6).

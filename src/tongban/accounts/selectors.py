@@ -69,3 +69,14 @@ def enterprise_get(*, uscc: str) -> Enterprise:
     if enterprise is None:
         raise NotFound(_("No enterprise has this code."))
     return enterprise
+
+
+def staff_get(*, staff_id: int) -> Staff:
+    staff = (
+        Staff.objects.select_related("department__division", "jurisdiction", "user")
+        .filter(pk=staff_id)
+        .first()
+    )
+    if staff is None:
+        raise NotFound(_("No staff member has this id."))
+    return staff

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
+from tongban.accounts.events import AccountEvent
 from tongban.accounts.models import (
     ID_NUMBER,
     PHONE,
@@ -28,20 +29,28 @@ from tongban.accounts.models import (
     StaffRoleGrant,
     User,
 )
+from tongban.accounts.permissions import Scope, require_login, staff_scope
+
+__all__ = [
+    "INTAKE_ROLES",
+    "STAFF_MANAGERS",
+    "enterprise_member_add",
+    "enterprise_register",
+    "person_register_at_window",
+    "person_sign_up",
+    "require_staff",
+    "staff_create",
+    "staff_scope",
+    "staff_set_roles",
+]
 from tongban.accounts.selectors import (
     person_find_by_id_number,
     person_for_user,
     person_is_legal_representative,
-    staff_for_user,
 )
-from tongban.core.audit import SYSTEM, System, audit_record
-from tongban.core.errors import (
-    Conflict,
-    FieldErrors,
-    NotAuthenticated,
-    PermissionDenied,
-    ValidationFailed,
-)
+from tongban.core import identifiers
+from tongban.core.audit import System, audit_record
+from tongban.core.errors import Conflict, FieldErrors, Forbidden
 from tongban.core.identifiers import uscc_division_code
 from tongban.core.logging import get_logger
 from tongban.core.masking import mask_id_number
@@ -52,35 +61,20 @@ from tongban.regions.selectors import division_check
 
 log = get_logger(__name__)
 
-Actor = User | System | Any
+Actor = Any  # a user (possibly anonymous) or SYSTEM; services check which
 
 # Staff who may register people and enterprises at a window (assisted service).
 INTAKE_ROLES = (StaffRole.WINDOW_CLERK, StaffRole.PLATFORM_ADMIN)
-# What a department admin may hand out inside their own department.
+STAFF_MANAGERS = (StaffRole.PLATFORM_ADMIN, StaffRole.DEPARTMENT_ADMIN)
+# What a department admin may hand out inside their own department and jurisdiction.
 DEPARTMENT_GRANTABLE = frozenset(
     {StaffRole.WINDOW_CLERK, StaffRole.REVIEWER, StaffRole.APPROVER, StaffRole.DEPARTMENT_ADMIN}
 )
 
 
-def _require_login(actor: Actor) -> None:
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        raise NotAuthenticated()
-
-
-def require_staff(actor: Actor, roles: Iterable[str]) -> Staff | None:
-    """The actor's staff record when it holds one of ``roles``.
-
-    SYSTEM and Django superusers (the node's operators, e.g. from ``createsuperuser``) pass
-    with None, which every caller treats as "unrestricted"."""
-    if isinstance(actor, System):
-        return None
-    _require_login(actor)
-    if getattr(actor, "is_superuser", False) and getattr(actor, "is_active", False):
-        return None
-    staff = staff_for_user(actor)
-    if staff is None or not staff.has_role(*roles):
-        raise PermissionDenied()
-    return staff
+def require_staff(actor: Actor, roles: Iterable[str]) -> Scope:
+    """Kept for callers in other domains: the actor's staff scope for ``roles``."""
+    return staff_scope(actor, roles)
 
 
 def _clean_name(value: str, *, field: str, errors: FieldErrors) -> str:
@@ -132,7 +126,8 @@ def _person_create(
                 real_name_level=RealNameLevel.REGISTERED,
             )
     except IntegrityError:
-        # A concurrent registration with the same ID number (or login phone) won the race.
+        # A concurrent registration won the race: say which value it took.
+        _refuse_duplicate(id_number, phone, login=user is not None)
         raise Conflict(_("This person is already registered."), code="person_exists") from None
     audit_record(
         actor=actor,
@@ -157,7 +152,7 @@ def person_sign_up(*, name: str, id_number: str, phone: str, password: str) -> P
         user.save()
         return _person_create(
             actor=user,
-            action="person.signed_up",
+            action=AccountEvent.PERSON_SIGNED_UP,
             name=clean_name,
             id_number=clean_id,
             phone=clean_phone,
@@ -169,7 +164,7 @@ def person_register_at_window(
     *, actor: Actor, name: str, id_number: str, phone: str = ""
 ) -> Person:
     """A clerk records a person who has no account yet (assisted service, 帮办代办)."""
-    require_staff(actor, INTAKE_ROLES)
+    staff_scope(actor, INTAKE_ROLES)
     errors, clean_name, clean_id, clean_phone = _validated_person_fields(
         name=name, id_number=id_number, phone=phone, phone_required=False
     )
@@ -177,7 +172,7 @@ def person_register_at_window(
     with transaction.atomic():
         return _person_create(
             actor=actor,
-            action="person.registered_at_window",
+            action=AccountEvent.PERSON_REGISTERED_AT_WINDOW,
             name=clean_name,
             id_number=clean_id,
             phone=clean_phone,
@@ -209,6 +204,8 @@ def _refuse_duplicate(id_number: str, phone: str, *, login: bool) -> None:
 def _known_person(
     *, id_number: str, name: str, id_field: str, name_field: str, errors: FieldErrors
 ) -> Person | None:
+    """The registered person with this ID number and name. Call only once the actor may learn
+    whether such a person exists (staff at a window), never for citizens."""
     clean_id = check_id_number(id_number, field=id_field, errors=errors)
     clean_name = _clean_name(name, field=name_field, errors=errors)
     if not clean_id or not clean_name:
@@ -220,6 +217,31 @@ def _known_person(
         # Do not reveal the registered name; only say that the pair does not match.
         errors.add(name_field, _("The name does not match the ID number."))
     return person
+
+
+def _acting_person(actor: Actor) -> Person | None:
+    if isinstance(actor, System) or not getattr(actor, "is_authenticated", False):
+        return None
+    return person_for_user(actor)
+
+
+def _is_self(person: Person, *, id_number: str, name: str) -> bool:
+    """Whether the ID number and name given are the acting person's own (compared through
+    the keyed hash, so nothing is looked up about anyone else)."""
+    try:
+        normalized = identifiers.normalize_id_number(id_number)
+    except identifiers.InvalidIdentifier:
+        return False
+    return person.id_number_hash == pii_hash(
+        normalized, purpose=ID_NUMBER
+    ) and person.name == " ".join((name or "").split())
+
+
+def _intake_or_none(actor: Actor) -> Scope | None:
+    try:
+        return staff_scope(actor, INTAKE_ROLES)
+    except Forbidden:
+        return None
 
 
 # Enterprises ------------------------------------------------------------------------------
@@ -235,9 +257,19 @@ def enterprise_register(
 ) -> Enterprise:
     """Register an enterprise with its legal representative (who must be a registered person).
 
-    Allowed to window clerks and platform admins, and to the legal representative in person.
+    Allowed to window clerks and platform admins, and to the legal representative for their
+    own enterprise. Permission is decided before anything is looked up, so a citizen cannot
+    use this to learn whether someone else is registered.
     """
-    _require_login(actor)
+    require_login(actor)
+    acting_person = _acting_person(actor)
+    if _intake_or_none(actor) is None and not (
+        acting_person is not None
+        and _is_self(
+            acting_person, id_number=legal_representative_id_number, name=legal_representative_name
+        )
+    ):
+        raise Forbidden(_("You may register only an enterprise you represent yourself."))
     errors = FieldErrors()
     clean_uscc = check_uscc(uscc, field="uscc", errors=errors)
     clean_name = check_text(name, field="name", errors=errors, max_length=128)
@@ -250,10 +282,6 @@ def enterprise_register(
     )
     errors.raise_if_any()
     assert representative is not None  # for the type checker; raise_if_any covered it
-    acting_person = None if isinstance(actor, System) else person_for_user(actor)
-    if acting_person is None or acting_person.pk != representative.pk:
-        require_staff(actor, INTAKE_ROLES)
-    division_code = uscc_division_code(clean_uscc)
     with transaction.atomic():
         if Enterprise.objects.filter(uscc=clean_uscc).exists():
             raise Conflict(
@@ -267,18 +295,22 @@ def enterprise_register(
                     uscc=clean_uscc,
                     name=clean_name,
                     legal_representative=representative,
-                    registered_division=Division.objects.filter(code=division_code).first(),
+                    registered_division=Division.objects.filter(
+                        code=uscc_division_code(clean_uscc)
+                    ).first(),
                 )
         except IntegrityError:
             raise Conflict(
                 _("This enterprise is already registered."), code="enterprise_exists"
             ) from None
+        # The legal representative is also a member row, so "who may act for this
+        # enterprise" is one query; both are written here and only here.
         EnterpriseMember.objects.create(
             enterprise=enterprise, person=representative, role=MemberRole.LEGAL_REPRESENTATIVE
         )
         audit_record(
             actor=actor,
-            action="enterprise.registered",
+            action=AccountEvent.ENTERPRISE_REGISTERED,
             target=enterprise,
             changes={
                 "uscc": clean_uscc,
@@ -286,7 +318,7 @@ def enterprise_register(
                 "legal_representative": representative.pk,
             },
         )
-    log.info("enterprise.registered", enterprise_id=enterprise.pk)
+    log.info(AccountEvent.ENTERPRISE_REGISTERED, enterprise_id=enterprise.pk)
     return enterprise
 
 
@@ -295,26 +327,26 @@ def enterprise_member_add(
 ) -> EnterpriseMember:
     """Authorise a registered person to act for an enterprise; by its legal representative,
     or by a clerk at a window."""
-    _require_login(actor)
+    require_login(actor)
+    acting_person = _acting_person(actor)
+    if _intake_or_none(actor) is None and not (
+        acting_person is not None
+        and person_is_legal_representative(person=acting_person, enterprise_id=enterprise.pk)
+    ):
+        raise Forbidden()
     errors = FieldErrors()
     if role not in MemberRole.values:
         errors.add(
-            "role", _("Choose one of: %(choices)s.") % {"choices": ", ".join(MemberRole.values)}
+            "role",
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(MemberRole.values)},
         )
+    elif role == MemberRole.LEGAL_REPRESENTATIVE:
+        errors.add("role", _("The legal representative changes only through re-registration."))
     person = _known_person(
         id_number=id_number, name=name, id_field="id_number", name_field="name", errors=errors
     )
     errors.raise_if_any()
     assert person is not None  # for the type checker; raise_if_any covered it
-    acting_person = None if isinstance(actor, System) else person_for_user(actor)
-    if acting_person is None or not person_is_legal_representative(
-        person=acting_person, enterprise_id=enterprise.pk
-    ):
-        require_staff(actor, INTAKE_ROLES)
-    if role == MemberRole.LEGAL_REPRESENTATIVE:
-        raise ValidationFailed(
-            fields={"role": _("The legal representative changes only through re-registration.")}
-        )
     with transaction.atomic():
         member, created = EnterpriseMember.objects.get_or_create(
             enterprise=enterprise, person=person, role=role
@@ -323,39 +355,35 @@ def enterprise_member_add(
             raise Conflict(_("This person already has this role."), code="member_exists")
         audit_record(
             actor=actor,
-            action="enterprise.member_added",
+            action=AccountEvent.ENTERPRISE_MEMBER_ADDED,
             target=enterprise,
             changes={"person": person.pk, "role": role},
         )
-    log.info("enterprise.member_added", enterprise_id=enterprise.pk, person_id=person.pk)
+    log.info(AccountEvent.ENTERPRISE_MEMBER_ADDED, enterprise_id=enterprise.pk, person_id=person.pk)
     return member
 
 
 # Staff ------------------------------------------------------------------------------------
 
 
-def _check_roles(
-    actor_staff: Staff | None,
-    roles: Iterable[str],
-    department: Department | None,
-    errors: FieldErrors,
-) -> set[str]:
+def _check_roles(scope: Scope, roles: Iterable[str], errors: FieldErrors) -> set[str]:
     requested = set(roles)
-    unknown = requested - set(StaffRole.values)
-    if unknown or not requested:
+    if not requested or requested - set(StaffRole.values):
         errors.add(
             "roles",
             _("Choose one or more of: %(choices)s.") % {"choices": ", ".join(StaffRole.values)},
         )
-        return requested
-    if actor_staff is not None and not actor_staff.has_role(StaffRole.PLATFORM_ADMIN):
-        if department is not None and department.pk != actor_staff.department_id:
-            raise PermissionDenied(
-                _("Department admins manage staff of their own department only.")
-            )
-        if not requested <= DEPARTMENT_GRANTABLE:
-            raise PermissionDenied(_("Only a platform admin may grant these roles."))
+    elif not scope.is_platform_admin and not requested <= DEPARTMENT_GRANTABLE:
+        raise Forbidden(_("Only a platform admin may grant these roles."))
     return requested
+
+
+def _check_reach(scope: Scope, department: Department, jurisdiction: Division) -> None:
+    """Department admins act inside their own department and jurisdiction only."""
+    if not scope.covers_department(department):
+        raise Forbidden(_("Department admins manage staff of their own department only."))
+    if not scope.covers_division(jurisdiction):
+        raise Forbidden(_("Department admins manage staff within their own jurisdiction only."))
 
 
 def staff_create(
@@ -370,8 +398,9 @@ def staff_create(
     roles: Iterable[str],
 ) -> Staff:
     """Create a staff login bound to a department and jurisdiction. Platform admins may create
-    anyone; department admins create staff of their own department with operational roles."""
-    actor_staff = require_staff(actor, (StaffRole.PLATFORM_ADMIN, StaffRole.DEPARTMENT_ADMIN))
+    anyone; department admins create staff of their own department, within their own
+    jurisdiction, with operational roles."""
+    scope = staff_scope(actor, STAFF_MANAGERS)
     errors = FieldErrors()
     username = check_text(username, field="username", errors=errors, max_length=150)
     name = _clean_name(name, field="name", errors=errors)
@@ -391,7 +420,7 @@ def staff_create(
             "jurisdiction_code",
             _("The jurisdiction must lie within the department's own division."),
         )
-    requested = _check_roles(actor_staff, roles, department, errors)
+    requested = _check_roles(scope, roles, errors)
     _check_password(password, errors=errors)
     if username and User.objects.filter(username=username).exists():
         errors.add("username", _("This username is taken."))
@@ -401,55 +430,59 @@ def staff_create(
     # For the type checker: raise_if_any reported a missing department or jurisdiction.
     assert department is not None
     assert jurisdiction is not None
-    with transaction.atomic():
-        # Platform admins run the node: they get the Django admin with every permission.
-        is_admin = StaffRole.PLATFORM_ADMIN in requested
-        user = User(username=username, is_staff=is_admin, is_superuser=is_admin)
-        user.set_password(password)
-        user.save()
-        staff = Staff.objects.create(
-            user=user,
-            name=name,
-            employee_number=employee_number,
-            department=department,
-            jurisdiction=jurisdiction,
-        )
-        StaffRoleGrant.objects.bulk_create(
-            StaffRoleGrant(staff=staff, role=role) for role in sorted(requested)
-        )
-        audit_record(
-            actor=actor,
-            action="staff.created",
-            target=staff,
-            changes={
-                "department": department_key,
-                "jurisdiction": jurisdiction_code,
-                "roles": sorted(requested),
-            },
-        )
-    log.info("staff.created", staff_id=staff.pk)
+    _check_reach(scope, department, jurisdiction)
+    try:
+        with transaction.atomic():
+            # Platform admins run the node: they get the Django admin with every permission.
+            is_admin = StaffRole.PLATFORM_ADMIN in requested
+            user = User(username=username, is_staff=is_admin, is_superuser=is_admin)
+            user.set_password(password)
+            user.save()
+            staff = Staff.objects.create(
+                user=user,
+                name=name,
+                employee_number=employee_number,
+                department=department,
+                jurisdiction=jurisdiction,
+            )
+            StaffRoleGrant.objects.bulk_create(
+                StaffRoleGrant(staff=staff, role=role) for role in sorted(requested)
+            )
+            audit_record(
+                actor=actor,
+                action=AccountEvent.STAFF_CREATED,
+                target=staff,
+                changes={
+                    "department": department.key,
+                    "jurisdiction": jurisdiction.code,
+                    "roles": sorted(requested),
+                },
+            )
+    except IntegrityError:
+        # A concurrent request took the username or employee number between check and write.
+        raise Conflict(
+            _("This username or employee number was just taken."), code="staff_exists"
+        ) from None
+    log.info(AccountEvent.STAFF_CREATED, staff_id=staff.pk)
     return staff
 
 
 def staff_set_roles(*, actor: Actor, staff: Staff, roles: Iterable[str]) -> Staff:
-    actor_staff = require_staff(actor, (StaffRole.PLATFORM_ADMIN, StaffRole.DEPARTMENT_ADMIN))
+    scope = staff_scope(actor, STAFF_MANAGERS)
     if not isinstance(actor, System) and actor.pk == staff.user_id:
         # Nobody widens their own powers, and the last admin cannot lock everyone out.
-        raise PermissionDenied(_("You cannot change your own roles."))
+        raise Forbidden(_("You cannot change your own roles."))
     errors = FieldErrors()
-    requested = _check_roles(actor_staff, roles, staff.department, errors)
+    requested = _check_roles(scope, roles, errors)
     errors.raise_if_any()
+    _check_reach(scope, staff.department, staff.jurisdiction)
     with transaction.atomic():
         locked = Staff.objects.select_for_update().get(pk=staff.pk)
         current = set(locked.role_grants.values_list("role", flat=True))
         if current == requested:
             return locked
-        if (
-            actor_staff is not None
-            and not actor_staff.has_role(StaffRole.PLATFORM_ADMIN)
-            and not current <= DEPARTMENT_GRANTABLE
-        ):
-            raise PermissionDenied(_("Only a platform admin may change this staff member's roles."))
+        if not scope.is_platform_admin and not current <= DEPARTMENT_GRANTABLE:
+            raise Forbidden(_("Only a platform admin may change this staff member's roles."))
         locked.role_grants.filter(role__in=current - requested).delete()
         StaffRoleGrant.objects.bulk_create(
             StaffRoleGrant(staff=locked, role=role) for role in sorted(requested - current)
@@ -458,20 +491,9 @@ def staff_set_roles(*, actor: Actor, staff: Staff, roles: Iterable[str]) -> Staf
         User.objects.filter(pk=locked.user_id).update(is_staff=is_admin, is_superuser=is_admin)
         audit_record(
             actor=actor,
-            action="staff.roles_changed",
+            action=AccountEvent.STAFF_ROLES_CHANGED,
             target=locked,
             changes={"roles": [sorted(current), sorted(requested)]},
         )
-    log.info("staff.roles_changed", staff_id=staff.pk)
+    log.info(AccountEvent.STAFF_ROLES_CHANGED, staff_id=staff.pk)
     return locked
-
-
-__all__ = [
-    "SYSTEM",
-    "enterprise_member_add",
-    "enterprise_register",
-    "person_register_at_window",
-    "person_sign_up",
-    "staff_create",
-    "staff_set_roles",
-]

@@ -9,7 +9,7 @@ from ninja.security import django_auth
 
 from tongban.accounts import selectors, services
 from tongban.accounts.models import Enterprise, Person, Staff
-from tongban.core.errors import NotAuthenticated, NotFound
+from tongban.core.errors import NotAuthenticated, NotFound, UnsupportedMediaType
 
 router = Router(tags=["accounts"])
 
@@ -127,14 +127,23 @@ class MeOut(Schema):
     staff: StaffOut | None
 
 
+def _json_only(request: HttpRequest) -> None:
+    """Endpoints open to anonymous callers accept JSON only: a cross-site HTML form can send
+    text/plain or form data without a CORS preflight, never application/json."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType()
+
+
 @router.post("/sign-up", response={201: PersonOut}, auth=None)
 def sign_up(request: HttpRequest, payload: SignUpIn) -> Status[Person]:
+    _json_only(request)
     person = services.person_sign_up(**payload.dict())
     return Status(201, person)
 
 
 @router.post("/login", response=MeOut, auth=None)
 def log_in(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
+    _json_only(request)
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
         raise NotAuthenticated(_("The account or password is wrong."), code="login_failed")
@@ -172,7 +181,7 @@ def register_person_at_window(
 @router.post("/persons/lookup", response=PersonOut, auth=django_auth)
 def lookup_person(request: HttpRequest, payload: LookupIn) -> Person:
     """Find a person by ID number (in the body, so it never lands in an access log)."""
-    services.require_staff(request.user, services.INTAKE_ROLES)
+    services.staff_scope(request.user, services.INTAKE_ROLES)
     person = selectors.person_find_by_id_number(id_number=payload.id_number)
     if person is None:
         raise NotFound(_("No registered person has this ID number."))
@@ -198,3 +207,16 @@ def add_enterprise_member(request: HttpRequest, uscc: str, payload: MemberIn) ->
 def create_staff(request: HttpRequest, payload: StaffIn) -> Status[Staff]:
     staff = services.staff_create(actor=request.user, **payload.dict())
     return Status(201, staff)
+
+
+class RolesIn(Schema):
+    roles: list[str]
+
+
+@router.put("/staff/{staff_id}/roles", response=StaffOut, auth=django_auth)
+def set_staff_roles(request: HttpRequest, staff_id: int, payload: RolesIn) -> Staff:
+    """Replace a staff member's roles (platform admins; department admins within their own
+    department and jurisdiction)."""
+    services.staff_scope(request.user, services.STAFF_MANAGERS)
+    staff = selectors.staff_get(staff_id=staff_id)
+    return services.staff_set_roles(actor=request.user, staff=staff, roles=payload.roles)

@@ -12,6 +12,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from tongban.core.errors import (
     DomainError,
+    Forbidden,
     Message,
     NotAuthenticated,
     NotFound,
@@ -76,7 +77,18 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        # ninja raises HttpError(400) only when it cannot parse the body.
+        # ninja raises HttpError(403) for a failed CSRF check and HttpError(400) only when it
+        # cannot parse the body.
+        if exc.status_code == 403 and "csrf" in str(exc.message).lower():
+            return error_response(
+                Forbidden(
+                    _(
+                        "The page has expired or the request is not from this site; "
+                        "reload and try again."
+                    ),
+                    code="csrf_failed",
+                )
+            )
         if exc.status_code == 400:
             return error_response(
                 DomainError(_("The request body is not valid JSON."), code="invalid_body")

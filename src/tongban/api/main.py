@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 import tongban
-from tongban.api import accounts, errors, regions
+from tongban.api import accounts, catalog, errors, regions
 
 api = NinjaAPI(
     title="tongban API",
@@ -17,3 +17,4 @@ api = NinjaAPI(
 errors.install(api)
 api.add_router("/regions/", regions.router)
 api.add_router("/accounts/", accounts.router)
+api.add_router("/catalog/", catalog.router)

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 
 from tongban.regions import selectors
-from tongban.regions.models import Department, Division, ServiceHall
+from tongban.regions.models import Department, Division, DivisionLevel, ServiceHall
 
 router = Router(tags=["regions"])
 
@@ -77,7 +77,7 @@ class HallOut(Schema):
 
 @router.get("/divisions", response=list[DivisionOut])
 def list_divisions(
-    request: HttpRequest, parent: str | None = None, level: str | None = None
+    request: HttpRequest, parent: str | None = None, level: DivisionLevel | None = None
 ) -> object:
     return selectors.division_list(parent=parent, level=level)
 

@@ -52,7 +52,7 @@ class NotAuthenticated(DomainError):
     default_message = _("Please log in first.")
 
 
-class PermissionDenied(DomainError):
+class Forbidden(DomainError):
     status = 403
     code = "forbidden"
     default_message = _("You are not allowed to do this.")
@@ -62,6 +62,12 @@ class NotFound(DomainError):
     status = 404
     code = "not_found"
     default_message = _("The requested object does not exist.")
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+    default_message = _("Send the request body as JSON (Content-Type: application/json).")
 
 
 class Conflict(DomainError):

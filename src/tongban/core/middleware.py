@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -9,10 +10,18 @@ from collections.abc import Callable
 
 import structlog
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 
 from tongban.core import metrics
-from tongban.core.errors import DomainError, error_response, machine_error_response
+from tongban.core.errors import (
+    DomainError,
+    ValidationFailed,
+    error_response,
+    machine_error_response,
+)
 from tongban.core.logging import get_logger
+from tongban.core.text import forbidden_paths, has_forbidden_characters
 
 log = get_logger("tongban.http")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -56,6 +65,41 @@ class RequestLogMiddleware:
         return response
 
 
+class MachineInputMiddleware:
+    """Refuses, on machine paths, any query parameter or JSON string with characters no field
+    accepts (NUL, other control characters, lone surrogates), before a view sees it: such
+    input would otherwise fail deep in the database driver as a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(MACHINE_PREFIXES):
+            bad = [
+                name
+                for name, values in request.GET.lists()
+                if has_forbidden_characters(name)
+                or any(has_forbidden_characters(v) for v in values)
+            ]
+            if request.content_type == "application/json" and request.body:
+                try:
+                    body = json.loads(request.body)
+                except ValueError:
+                    body = None  # the API reports unparsable bodies itself
+                bad.extend(forbidden_paths(body))
+            if bad:
+                return error_response(
+                    ValidationFailed(
+                        _("The request contains characters that cannot be processed."),
+                        code="invalid_characters",
+                        fields={
+                            name: _("Remove control characters from this value.") for name in bad
+                        },
+                    )
+                )
+        return self.get_response(request)
+
+
 class DomainErrorMiddleware:
     """Domain errors raised in plain views become the JSON error shape; on machine paths
     (/api/, /federation/) every error page is JSON too, in development as in production."""
@@ -74,6 +118,14 @@ class DomainErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, DomainError):
+        if not isinstance(exception, DomainError):
+            return None
+        if request.path.startswith(MACHINE_PREFIXES):
             return error_response(exception)
-        return None
+        # A page: the same message, as a page a person can read.
+        return render(
+            request,
+            "errors/domain_error.html",
+            {"message": exception.message, "fields": exception.fields},
+            status=exception.status,
+        )

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from tongban.core import identifiers
 from tongban.core.errors import FieldErrors, Message
 from tongban.core.identifiers import InvalidIdentifier, Reason
+from tongban.core.text import has_forbidden_characters
 
 _ID_NUMBER_MESSAGES: dict[Reason, Message] = {
     Reason.LENGTH: _("A resident ID number has 18 characters."),
@@ -71,7 +72,9 @@ def check_text(
     value: str, *, field: str, errors: FieldErrors, max_length: int, required: bool = True
 ) -> str:
     text = (value or "").strip()
-    if required and not text:
+    if has_forbidden_characters(text):
+        errors.add(field, _("Remove control characters from this value."))
+    elif required and not text:
         errors.add(field, _("This field is required."))
     elif len(text) > max_length:
         errors.add(field, _("At most %(n)d characters.") % {"n": max_length})

@@ -79,8 +79,26 @@ class WindowInline(admin.TabularInline):  # type: ignore[type-arg]
     autocomplete_fields = ("departments",)
 
 
+class OpeningPeriodFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
+    """The same overlap rule as hall_create, for periods edited in the admin."""
+
+    def clean(self) -> None:
+        super().clean()
+        rows = [
+            form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        periods = [
+            ([form.cleaned_data["weekday"]], form.cleaned_data["start"], form.cleaned_data["end"])
+            for form in rows
+            if {"weekday", "start", "end"} <= form.cleaned_data.keys()
+        ]
+        for index in services.overlapping_periods(periods):
+            rows[index].add_error("start", _("Periods of the same day must not overlap."))
+
+
 class OpeningPeriodInline(admin.TabularInline):  # type: ignore[type-arg]
     model = OpeningPeriod
+    formset = OpeningPeriodFormSet
     extra = 0
 
 

@@ -98,3 +98,15 @@ def window_is_serving(*, window: Window, at: dt.datetime | None = None) -> bool:
         period.covers(moment.time())
         for period in window_periods_on(window=window, weekday=moment.isoweekday())
     )
+
+
+def windows_serving(*, department: Department, within: str) -> list[Window]:
+    """Active windows that receive for a department, in halls inside a division; the
+    cross-province windows first."""
+    windows = (
+        Window.objects.filter(departments=department, active=True, hall__active=True)
+        .select_related("hall")
+        .order_by("hall__division_id", "hall__key", "number")
+    )
+    found = [window for window in windows if codes.contains(within, window.hall.division_id)]
+    return sorted(found, key=lambda window: window.kind != "cross_province")

@@ -210,6 +210,22 @@ class PeriodSpec:
     kind: str
 
 
+def overlapping_periods(
+    periods: Sequence[tuple[Iterable[int], dt.time, dt.time]],
+) -> list[int]:
+    """Indexes of periods that start before an earlier one on the same weekday has ended."""
+    by_day = sorted(
+        (day, start, end, index) for index, (days, start, end) in enumerate(periods) for day in days
+    )
+    found = []
+    for (day, _start, end, _index), (next_day, next_start, _end, next_index) in itertools.pairwise(
+        by_day
+    ):
+        if day == next_day and next_start < end and next_index not in found:
+            found.append(next_index)
+    return found
+
+
 def _parse_periods(raw: Iterable[Mapping[str, Any]], errors: FieldErrors) -> list[PeriodSpec]:
     specs: list[PeriodSpec] = []
     for index, item in enumerate(raw):
@@ -228,19 +244,8 @@ def _parse_periods(raw: Iterable[Mapping[str, Any]], errors: FieldErrors) -> lis
         kind = str(item.get("kind", PeriodKind.REGULAR))
         _choice(kind, PeriodKind, field_name=f"{where}.kind", errors=errors)
         specs.append(PeriodSpec(weekdays=weekdays, start=start, end=end, kind=kind))
-    by_day = sorted(
-        (day, spec.start, spec.end, index)
-        for index, spec in enumerate(specs)
-        for day in spec.weekdays
-    )
-    for (day, _start, end, _index), (next_day, next_start, _end, next_index) in itertools.pairwise(
-        by_day
-    ):
-        if day == next_day and next_start < end:
-            errors.add(
-                f"opening_periods.{next_index}",
-                _("Periods of the same day must not overlap."),
-            )
+    for index in overlapping_periods([(spec.weekdays, spec.start, spec.end) for spec in specs]):
+        errors.add(f"opening_periods.{index}", _("Periods of the same day must not overlap."))
     return specs
 
 

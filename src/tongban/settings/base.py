@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "tongban.core",
     "tongban.regions",
     "tongban.accounts",
+    "tongban.catalog",
+    "tongban.portal",
     "tongban.api",
     "tongban.ops",
 ]
@@ -64,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tongban.core.middleware.MachineInputMiddleware",
     "tongban.core.middleware.DomainErrorMiddleware",
 ]
 

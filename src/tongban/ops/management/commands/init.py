@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from tongban.catalog.services import catalog_load_reference
+from tongban.core.audit import SYSTEM
 from tongban.core.pii import ensure_key_file
 from tongban.ops import demo
 from tongban.regions.services import regions_load_reference
@@ -34,6 +36,7 @@ class Command(BaseCommand):
         self.stdout.write(f"database migrated ({settings.DATABASES['default']['ENGINE']})")
         report = regions_load_reference()
         self.stdout.write(f"reference data: created {report.created}, updated {report.updated}")
+        self.stdout.write(catalog_load_reference(actor=SYSTEM))
         if options["demo"]:
             summary = demo.load_demo()
             for line in summary:

@@ -1,0 +1,12 @@
+from enum import StrEnum
+
+
+class AccountEvent(StrEnum):
+    """Audit action names of the accounts domain."""
+
+    PERSON_SIGNED_UP = "person.signed_up"
+    PERSON_REGISTERED_AT_WINDOW = "person.registered_at_window"
+    ENTERPRISE_REGISTERED = "enterprise.registered"
+    ENTERPRISE_MEMBER_ADDED = "enterprise.member_added"
+    STAFF_CREATED = "staff.created"
+    STAFF_ROLES_CHANGED = "staff.roles_changed"

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Schema
+
+from tongban.catalog import selectors, services
+from tongban.catalog.models import CatalogVersion, Implementation, ServiceItem, Theme
+from tongban.catalog.search import MAX_QUERY_LENGTH
+from tongban.core.errors import Message, ValidationFailed
+
+router = Router(tags=["catalog"])
+MAX_LIMIT = 200
+
+
+def _bounded(limit: int, offset: int = 0) -> None:
+    fields: dict[str, Message] = {}
+    if not 1 <= limit <= MAX_LIMIT:
+        fields["limit"] = _("Choose a limit from 1 to %(n)d.") % {"n": MAX_LIMIT}
+    if offset < 0:
+        fields["offset"] = _("The offset cannot be negative.")
+    if fields:
+        raise ValidationFailed(fields=fields)
+
+
+def _query(q: str | None) -> str | None:
+    if q is None:
+        return None
+    if len(q) > MAX_QUERY_LENGTH:
+        raise ValidationFailed(
+            fields={"q": _("At most %(n)d characters.") % {"n": MAX_QUERY_LENGTH}}
+        )
+    return q
+
+
+class UnitOut(Schema):
+    key: str
+    name: str
+    short_name: str
+
+
+class ThemeOut(Schema):
+    key: str
+    name: str
+
+
+class ItemSummaryOut(Schema):
+    code: str
+    code_provisional: bool
+    name: str
+    batch: str
+    modes: list[str]
+    themes: list[ThemeOut]
+    lead_unit: UnitOut | None
+
+    @staticmethod
+    def resolve_themes(obj: ServiceItem) -> list[Theme]:
+        return list(obj.themes.all())
+
+
+class ItemListOut(Schema):
+    version: int
+    count: int
+    items: list[ItemSummaryOut]
+
+
+class MaterialOut(Schema):
+    key: str
+    name: str
+    required: bool
+    original_required: bool
+    license_type: str
+    datashare_check: str
+    accepted_types: list[str]
+    template: str
+    note: str
+
+
+class ScenarioOut(Schema):
+    key: str
+    name: str
+    description: str
+    generic: bool
+    form_schema: dict[str, object]
+    materials: list[MaterialOut]
+
+    @staticmethod
+    def resolve_materials(obj: object) -> list[object]:
+        return list(obj.materials.all())  # type: ignore[attr-defined]
+
+
+class ImplementationOut(Schema):
+    division_code: str
+    division_name: str
+    department: UnitOut | None
+    code: str
+    legal_limit_days: int | None
+    promised_limit_days: int | None
+    fee: str
+    online: bool
+    window: bool
+    post: bool
+    place: str
+    hours: str
+
+    @staticmethod
+    def resolve_division_code(obj: Implementation) -> str:
+        return obj.division_id
+
+    @staticmethod
+    def resolve_division_name(obj: Implementation) -> str:
+        return obj.division.name
+
+
+class ItemGuideOut(ItemSummaryOut):
+    version: int
+    item_type: str
+    legal_basis: str
+    conditions: str
+    batch_inferred: bool
+    scenario_text: str
+    pattern: str
+    workflow: str
+    source: str
+    cooperating_units: list[UnitOut]
+    scenarios: list[ScenarioOut]
+    implementations: list[ImplementationOut]
+
+    @staticmethod
+    def resolve_version(obj: ServiceItem) -> int:
+        return obj.version.number
+
+    @staticmethod
+    def resolve_cooperating_units(obj: ServiceItem) -> list[object]:
+        return list(obj.cooperating_units.all())
+
+    @staticmethod
+    def resolve_scenarios(obj: ServiceItem) -> list[object]:
+        return list(obj.scenarios.all())
+
+    @staticmethod
+    def resolve_implementations(obj: ServiceItem) -> list[object]:
+        return list(obj.implementations.all())
+
+
+class HitOut(Schema):
+    code: str
+    name: str
+    score: float
+    highlight: str
+
+
+class SearchOut(Schema):
+    version: int
+    results: list[HitOut]
+
+
+class VersionOut(Schema):
+    number: int
+    status: str
+    valid_from: str | None
+    note: str
+
+    @staticmethod
+    def resolve_valid_from(obj: CatalogVersion) -> str | None:
+        return obj.valid_from.isoformat() if obj.valid_from else None
+
+
+class DiffOut(Schema):
+    old: int
+    new: int
+    added: list[str]
+    removed: list[str]
+    changed: dict[str, dict[str, list[object]]]
+
+
+@router.get("/items", response=ItemListOut)
+def list_items(
+    request: HttpRequest,
+    q: str | None = None,
+    mode: str | None = None,
+    batch: str | None = None,
+    theme: str | None = None,
+    department: str | None = None,
+    jurisdiction: str | None = None,
+    version: int | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, object]:
+    """Items of a catalogue version (the one in force by default), filtered; with ``q`` they
+    come in search order, best first."""
+    _bounded(limit, offset)
+    catalog_version = selectors.version_get(number=version)
+    filters = selectors.ItemFilters(
+        mode=mode, batch=batch, theme=theme, department=department, jurisdiction=jurisdiction
+    )
+    query = _query(q)
+    if query is not None and query.strip():
+        hits = selectors.search_index(version=catalog_version).search(query, limit=MAX_LIMIT)
+        order = {hit.code: rank for rank, hit in enumerate(hits)}
+        matching = list(
+            selectors.item_list(version=catalog_version, filters=filters, codes=list(order))
+        )
+        matching.sort(key=lambda item: order[item.code])
+        return {
+            "version": catalog_version.number,
+            "count": len(matching),
+            "items": matching[offset : offset + limit],
+        }
+    queryset = selectors.item_list(version=catalog_version, filters=filters)
+    return {
+        "version": catalog_version.number,
+        "count": queryset.count(),
+        "items": list(queryset[offset : offset + limit]),
+    }
+
+
+@router.get("/items/{code}", response=ItemGuideOut)
+def get_item(request: HttpRequest, code: str, version: int | None = None) -> ServiceItem:
+    """The full guide (办事指南) of one item."""
+    return selectors.item_get(version=selectors.version_get(number=version), code=code)
+
+
+@router.get("/search", response=SearchOut)
+def search(
+    request: HttpRequest, q: str = "", limit: int = 10, version: int | None = None
+) -> dict[str, object]:
+    _bounded(limit)
+    catalog_version = selectors.version_get(number=version)
+    hits = selectors.search_index(version=catalog_version).search(_query(q) or "", limit=limit)
+    return {"version": catalog_version.number, "results": hits}
+
+
+@router.get("/themes", response=list[ThemeOut])
+def list_themes(request: HttpRequest) -> object:
+    return Theme.objects.all()
+
+
+@router.get("/versions", response=list[VersionOut])
+def list_versions(request: HttpRequest) -> object:
+    return CatalogVersion.objects.all()
+
+
+@router.get("/versions/{old}/diff/{new}", response=DiffOut)
+def diff_versions(request: HttpRequest, old: int, new: int) -> dict[str, object]:
+    changes = services.catalog_diff(
+        old=selectors.version_get(number=old), new=selectors.version_get(number=new)
+    )
+    return {"old": old, "new": new, **changes}

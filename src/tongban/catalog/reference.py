@@ -1,0 +1,183 @@
+"""The national list as shipped (data/catalog.csv, reconstructed from 渝府办发〔2020〕124号) turned
+into item documents. Nothing here is invented legal text: fields the source leaves empty stay
+empty, and every item gets one *generic* scenario until its real ones are entered."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+CATALOG_CSV = DATA_DIR / "catalog.csv"
+
+# Batch → two digits of the provisional basic code (99 BB NNNNNNNN).
+_BATCH_CODES = {"2020": "20", "2021": "21", "2021+": "22"}
+
+THEMES: list[tuple[str, str, tuple[str, ...]]] = [
+    (
+        "social-insurance",
+        "社保",
+        ("社会保险", "养老保险", "社保", "养老金", "工伤", "失业保险", "职业年金", "社会保障卡"),
+    ),
+    ("household", "户籍", ("户口", "户籍", "居民身份证", "入户")),
+    ("housing-fund", "公积金", ("公积金",)),
+    ("medical-insurance", "医保", ("医疗保险", "医保", "就医", "门诊费用")),
+    ("business", "企业开办", ("企业", "个体工商户", "合作社", "生产许可", "经营")),
+    ("real-estate", "不动产", ("不动产", "商品房")),
+    ("family", "婚育", ("结婚", "离婚", "生育", "新生儿", "孤儿", "儿童")),
+    ("disability", "残疾人", ("残疾",)),
+    ("verification", "证照核验", ("查询", "核验", "证明")),
+    ("employment", "就业创业", ("就业", "失业", "职业资格", "职业技能", "人事档案", "技工")),
+    ("education", "教育", ("学历", "学位", "毕业", "学生")),
+    ("notary", "公证", ("公证",)),
+    ("transport", "交通出行", ("驾驶", "道路客运", "航空")),
+    ("natural-resources", "自然资源", ("采矿权", "探矿权", "测绘", "坐标")),
+    ("health", "卫生健康", ("医疗广告", "义诊", "消毒", "药", "医疗器械", "食品")),
+]
+
+# Items the demo hands across the Sichuan border, with the Chengdu department that handles them.
+SICHUAN_DEMO: dict[str, str] = {
+    "企业职工基本养老保险关系转移接续": "cd-hrss",
+    "社会保障卡申领": "cd-hrss",
+    "失业保险金申领": "cd-hrss",
+    "基本医疗保险关系转移接续": "cd-healthcare-security",
+    "异地就医结算备案": "cd-healthcare-security",
+    "夫妻投靠户口迁移": "cd-public-security",
+    "大中专学生毕业户口迁移": "cd-public-security",
+    "无犯罪记录证明开具": "cd-public-security",
+    "购房提取住房公积金": "cd-housing-provident-fund",
+    "正常退休提取住房公积金": "cd-housing-provident-fund",
+    "个体工商户注销登记": "cd-market-regulation",
+    "学历公证": "cd-justice",
+    "结婚登记": "cd-civil-affairs",
+    "残疾人证迁移": "cd-disabled-persons",
+}
+
+GENERIC_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "申请信息",
+    "required": ["applicant_name", "id_number", "phone", "statement"],
+    "properties": {
+        "applicant_name": {
+            "type": "string",
+            "title": "申请人姓名",
+            "minLength": 1,
+            "maxLength": 64,
+        },
+        "id_number": {"type": "string", "title": "公民身份号码", "pattern": "^[0-9]{17}[0-9X]$"},
+        "phone": {"type": "string", "title": "联系电话", "pattern": "^1[3-9][0-9]{9}$"},
+        "statement": {"type": "string", "title": "申请事项说明", "minLength": 1, "maxLength": 2000},
+    },
+    "additionalProperties": False,
+}
+
+
+def generic_scenario() -> dict[str, Any]:
+    return {
+        "key": "general",
+        "name": "一般情形",
+        "description": "",
+        "generic": True,
+        "form_schema": GENERIC_FORM_SCHEMA,
+        "order": 0,
+        "materials": [
+            {
+                "key": "identity",
+                "name": "申请人有效身份证件",
+                "required": True,
+                "original_required": False,
+                "license_type": "居民身份证",
+                "datashare_check": "identity",
+                "accepted_types": ["pdf", "jpg", "jpeg", "png", "ofd"],
+                "template": "",
+                "note": "",
+                "order": 0,
+            }
+        ],
+    }
+
+
+def _short_source(source: str) -> str:
+    for short in ("seed-scenario", "seed", "public news"):
+        if source.startswith(short):
+            return short
+    return source[:255]
+
+
+def themes_for(text: str) -> list[str]:
+    return sorted(key for key, _name, words in THEMES if any(word in text for word in words))
+
+
+def reference_documents(departments_by_short_name: dict[str, str]) -> list[dict[str, Any]]:
+    """One item document per row of catalog.csv, in file order."""
+    with CATALOG_CSV.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    next_unnumbered: dict[str, int] = {}
+    documents = []
+    for row in rows:
+        batch = row["batch"].rstrip("?")
+        seq = int(row["seq"]) if row["seq"].strip() else None
+        number = seq
+        if number is None:
+            number = next_unnumbered.get(batch, 900)
+            next_unnumbered[batch] = number + 1
+        modes = [mode for mode in row["suggested_modes"].split("|") if mode]
+        lead = departments_by_short_name.get(row["lead_unit"].strip())
+        cooperating = sorted(
+            {
+                departments_by_short_name[unit.strip()]
+                for unit in row["cooperating_units"].split("|")
+                if unit.strip() in departments_by_short_name
+            }
+        )
+        implementations = [
+            {
+                "division": "500000",
+                "department": lead,
+                "code": "",
+                "legal_limit_days": None,
+                "promised_limit_days": None,
+                "fee": "",
+                "online": "ONLINE" in modes,
+                "window": "PROXY" in modes or "JOINT" in modes,
+                "post": "PROXY" in modes,
+                "place": "",
+                "hours": "",
+            }
+        ]
+        if row["name"] in SICHUAN_DEMO:
+            implementations.append(
+                {
+                    **implementations[0],
+                    "division": "510100",
+                    "department": SICHUAN_DEMO[row["name"]],
+                }
+            )
+        documents.append(
+            {
+                "code": f"99{_BATCH_CODES.get(batch, '99')}{number:08d}",
+                "code_provisional": True,
+                "name": row["name"],
+                "item_type": "",
+                "legal_basis": "",
+                "conditions": "",
+                "batch": batch,
+                "batch_inferred": row["batch"].endswith("?"),
+                "seq": seq,
+                "scenario_text": row["scenario"],
+                "pattern": row["pattern"],
+                "workflow": "standard",
+                "source": _short_source(row["source"]),
+                "confidence": row["confidence"],
+                "modes": modes,
+                "lead_unit": lead,
+                "cooperating_units": cooperating,
+                # By name only: the scenario sentence mentions places ("不受户籍地限制")
+                # that would tag unrelated themes.
+                "themes": themes_for(row["name"]),
+                "scenarios": [generic_scenario()],
+                "implementations": implementations,
+            }
+        )
+    return documents

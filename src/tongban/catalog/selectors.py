@@ -1,0 +1,179 @@
+"""Reads for the catalogue."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tongban.catalog.models import (
+    CatalogVersion,
+    Implementation,
+    Mode,
+    Scenario,
+    ServiceItem,
+    VersionStatus,
+)
+from tongban.core.errors import NotFound, ValidationFailed
+
+
+def version_current() -> CatalogVersion:
+    """The published version in force today (the newest whose validity has begun)."""
+    version = (
+        CatalogVersion.objects.filter(
+            status=VersionStatus.PUBLISHED, valid_from__lte=timezone.localdate()
+        )
+        .order_by("-number")
+        .first()
+    )
+    if version is None:
+        raise NotFound(_("No catalogue version is in force yet."), code="no_catalogue")
+    return version
+
+
+def version_get(*, number: int | None) -> CatalogVersion:
+    """A version by number (drafts included), or the one in force when ``number`` is None."""
+    if number is None:
+        return version_current()
+    version = CatalogVersion.objects.filter(number=number).first()
+    if version is None:
+        raise NotFound(_("No catalogue version has this number."), code="no_such_version")
+    return version
+
+
+def _with_guide(queryset: QuerySet[ServiceItem]) -> QuerySet[ServiceItem]:
+    return queryset.select_related("lead_unit", "version").prefetch_related(
+        "cooperating_units",
+        "themes",
+        Prefetch("scenarios", queryset=Scenario.objects.prefetch_related("materials")),
+        Prefetch(
+            "implementations",
+            queryset=Implementation.objects.select_related("division", "department__division"),
+        ),
+    )
+
+
+def items_for_documents(*, version: CatalogVersion) -> QuerySet[ServiceItem]:
+    return _with_guide(ServiceItem.objects.filter(version=version)).order_by("code")
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    mode: str | None = None
+    batch: str | None = None
+    theme: str | None = None
+    department: str | None = None
+    jurisdiction: str | None = None
+
+
+def item_list(
+    *, version: CatalogVersion, filters: ItemFilters, codes: list[str] | None = None
+) -> QuerySet[ServiceItem]:
+    """Items of a version matching the filters; ``codes`` (from search) narrows further."""
+    queryset = ServiceItem.objects.filter(version=version)
+    if filters.mode is not None:
+        field_by_mode = {Mode.ONLINE: "online", Mode.PROXY: "proxy", Mode.JOINT: "joint"}
+        if filters.mode not in field_by_mode:
+            raise ValidationFailed(
+                fields={
+                    "mode": _("Choose from: %(choices)s.") % {"choices": ", ".join(Mode.values)}
+                }
+            )
+        queryset = queryset.filter(**{field_by_mode[Mode(filters.mode)]: True})
+    if filters.batch is not None:
+        queryset = queryset.filter(batch=filters.batch)
+    if filters.theme is not None:
+        queryset = queryset.filter(themes__key=filters.theme)
+    if filters.department is not None:
+        queryset = queryset.filter(
+            Q(lead_unit__key=filters.department)
+            | Q(cooperating_units__key=filters.department)
+            | Q(implementations__department__key=filters.department)
+        )
+    if filters.jurisdiction is not None:
+        queryset = queryset.filter(implementations__division_id=filters.jurisdiction)
+    if codes is not None:
+        queryset = queryset.filter(code__in=codes)
+    return (
+        queryset.distinct().select_related("lead_unit").prefetch_related("themes").order_by("code")
+    )
+
+
+def item_get(*, version: CatalogVersion, code: str) -> ServiceItem:
+    item = _with_guide(
+        ServiceItem.objects.filter(version=version, code=code.strip().upper())
+    ).first()
+    if item is None:
+        raise NotFound(_("No service item has this code in this catalogue version."))
+    return item
+
+
+# Search -------------------------------------------------------------------------------------
+
+_indexes: dict[tuple[Any, ...], Any] = {}
+_MAX_INDEXES = 2  # the version in force and a draft: each index holds a ~60 MB tokenizer
+
+
+def search_index(*, version: CatalogVersion) -> Any:
+    """The search index of a version, built once per process. Rebuilt when the synonym table
+    or (for a draft) the items change; both are fingerprinted with one small query each."""
+    from django.db.models import Count, Max
+
+    from tongban.catalog.models import SearchSynonym
+    from tongban.catalog.search import SearchEntry, SearchIndex
+
+    synonyms = {
+        term: expansions.split()
+        for term, expansions in SearchSynonym.objects.values_list("term", "expansions")
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(synonyms, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+    content: tuple[Any, ...] = ()
+    if version.is_draft:
+        # Draft writes replace item rows, so their count and highest id change with each.
+        stats = ServiceItem.objects.filter(version=version).aggregate(n=Count("id"), top=Max("id"))
+        content = (stats["n"], stats["top"])
+    key = (version.pk, fingerprint, *content)
+    index = _indexes.get(key)
+    if index is None:
+        items = ServiceItem.objects.filter(version=version).prefetch_related("themes")
+        entries = [
+            SearchEntry(
+                code=item.code,
+                name=item.name,
+                text=item.scenario_text,
+                themes=tuple(theme.name for theme in item.themes.all()),
+            )
+            for item in items
+        ]
+        index = SearchIndex.build(entries, synonyms)
+        stale = [k for k in _indexes if k[0] == version.pk]
+        for old in stale:
+            del _indexes[old]
+        while len(_indexes) >= _MAX_INDEXES:
+            del _indexes[next(iter(_indexes))]
+        _indexes[key] = index
+    return index
+
+
+def theme_counts(*, version: CatalogVersion) -> list[tuple[Any, int]]:
+    """Themes with the number of items of the version in each, in display order."""
+    from django.db.models import Count
+
+    from tongban.catalog.models import Theme
+
+    counts = dict(
+        ServiceItem.objects.filter(version=version)
+        .values_list("themes")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [
+        (theme, counts.get(theme.pk, 0)) for theme in Theme.objects.all() if counts.get(theme.pk)
+    ]

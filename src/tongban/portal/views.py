@@ -1,0 +1,96 @@
+"""The 跨省通办 zone: home, search results, themes and the guide (办事指南) of each item."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from tongban.catalog import selectors as catalog
+from tongban.catalog.models import Theme
+from tongban.catalog.search import MAX_QUERY_LENGTH
+from tongban.regions import selectors as regions
+
+# The busiest cross-province services (川渝通办 figures in REFERENCE.md) lead the home page.
+POPULAR = (
+    "异地就医结算备案",
+    "夫妻投靠户口迁移",
+    "正常退休提取住房公积金",
+    "企业职工基本养老保险关系转移接续",
+    "社会保障卡申领",
+    "无犯罪记录证明开具",
+    "个体工商户注销登记",
+    "学历公证",
+)
+PAGE_SIZE = 20
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    version = catalog.version_current()
+    items = catalog.item_list(version=version, filters=catalog.ItemFilters())
+    by_name = {item.name: item for item in items}
+    themes = catalog.theme_counts(version=version)
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "version": version,
+            "popular": [by_name[name] for name in POPULAR if name in by_name],
+            "themes": themes,
+            "item_count": len(by_name),
+        },
+    )
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    version = catalog.version_current()
+    query = request.GET.get("q", "")[:MAX_QUERY_LENGTH]
+    mode = request.GET.get("mode") or None
+    filters = catalog.ItemFilters(mode=mode if mode in {"ONLINE", "PROXY", "JOINT"} else None)
+    hits = catalog.search_index(version=version).search(query, limit=50) if query.strip() else []
+    allowed = {
+        item.code: item
+        for item in catalog.item_list(
+            version=version, filters=filters, codes=[hit.code for hit in hits]
+        )
+    }
+    results = [(hit, allowed[hit.code]) for hit in hits if hit.code in allowed]
+    return render(
+        request,
+        "portal/search.html",
+        {
+            "query": query,
+            "mode": filters.mode,
+            "results": results[:PAGE_SIZE],
+            "total": len(results),
+        },
+    )
+
+
+def theme(request: HttpRequest, key: str) -> HttpResponse:
+    version = catalog.version_current()
+    theme_obj = Theme.objects.filter(key=key).first()
+    if theme_obj is None:
+        return render(request, "portal/not_found.html", status=404)
+    items = catalog.item_list(version=version, filters=catalog.ItemFilters(theme=key))
+    return render(request, "portal/theme.html", {"theme": theme_obj, "items": items})
+
+
+def guide(request: HttpRequest, code: str) -> HttpResponse:
+    version = catalog.version_current()
+    item = catalog.item_get(version=version, code=code)
+    implementations = [
+        {
+            "implementation": implementation,
+            "windows": regions.windows_serving(
+                department=implementation.department, within=implementation.division_id
+            )
+            if implementation.department
+            else [],
+        }
+        for implementation in item.implementations.all()
+    ]
+    return render(
+        request,
+        "portal/guide.html",
+        {"item": item, "implementations": implementations, "version": version},
+    )
