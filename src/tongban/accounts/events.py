@@ -10,3 +10,5 @@ class AccountEvent(StrEnum):
     ENTERPRISE_MEMBER_ADDED = "enterprise.member_added"
     STAFF_CREATED = "staff.created"
     STAFF_ROLES_CHANGED = "staff.roles_changed"
+    LIFE_EVENT_DECLARED = "person.life_event_declared"
+    LIFE_EVENT_WITHDRAWN = "person.life_event_withdrawn"

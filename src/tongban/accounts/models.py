@@ -201,3 +201,38 @@ class StaffRoleGrant(models.Model):
 
     def __str__(self) -> str:
         return self.get_role_display()
+
+
+class LifeEventKind(models.TextChoices):
+    MOVED_PROVINCE = "moved_province", _("moved here from another province")
+    GRADUATED = "graduated", _("graduated")
+    MARRIED = "married", _("married")
+    CHILD_BORN = "child_born", _("had a child")
+    RETIRED = "retired", _("retired")
+    LOST_JOB = "lost_job", _("lost a job")
+    OPENED_BUSINESS = "opened_business", _("opened a business")
+    BOUGHT_HOME_ELSEWHERE = "bought_home_elsewhere", _("bought a home in another city")
+    DISABLED = "disabled", _("has a disability")
+
+
+class LifeEvent(models.Model):
+    """Something a person tells the platform about their life, so it can suggest services
+    (精准推送). Declared by the person; withdrawn at any time."""
+
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), on_delete=models.CASCADE, related_name="life_events"
+    )
+    kind = models.CharField(_("life event"), max_length=32, choices=LifeEventKind.choices)
+    occurred_on = models.DateField(_("date"), null=True, blank=True)
+    created_at = models.DateTimeField(_("declared"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("life event")
+        verbose_name_plural = _("life events")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["person", "kind"], name="life_event_once_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()

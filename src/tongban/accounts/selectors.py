@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts.models import ID_NUMBER, PHONE, Enterprise, MemberRole, Person, Staff
 from tongban.core import identifiers
-from tongban.core.errors import NotFound
+from tongban.core.errors import Forbidden, NotFound
 from tongban.core.pii import pii_hash
 
 
@@ -80,3 +80,55 @@ def staff_get(*, staff_id: int) -> Staff:
     if staff is None:
         raise NotFound(_("No staff member has this id."))
     return staff
+
+
+def person_facts(*, person: Person, node_code: str, today: Any = None) -> set[str]:
+    """What the platform knows about a person that may call for a service: the life events
+    they declared, plus facts derived from their record.
+
+    Derived: ``retirement_age`` from the birth date (60, the lower bound of the statutory
+    ages) and ``legal_representative`` / ``enterprise_member`` from enterprise roles.
+    "Moved from another province" is *not* derived from the ID number's place code: numbers
+    keep the code of where they were issued, so every Chongqing resident born before 1997
+    carries a Sichuan code (51…); only the person can say they moved.
+    """
+    from django.utils import timezone
+
+    facts = set(person.life_events.values_list("kind", flat=True))
+    number = person.id_number
+    today = today or timezone.localdate()
+    born = identifiers.birth_date(number)
+    if (
+        born is not None
+        and (today.year - born.year - ((today.month, today.day) < (born.month, born.day))) >= 60
+    ):
+        facts.add("retirement_age")
+    roles = set(person.memberships.values_list("role", flat=True))
+    if MemberRole.LEGAL_REPRESENTATIVE in roles:
+        facts.add("legal_representative")
+    if roles:
+        facts.add("enterprise_member")
+    return facts
+
+
+def life_events_of(*, user: Any) -> list[Any]:
+    person = person_for_user(user)
+    return list(person.life_events.all()) if person is not None else []
+
+
+def person_and_enterprise(
+    *, user: Any, enterprise_uscc: str | None
+) -> tuple[Person, Enterprise | None]:
+    """The logged-in person, and the enterprise they act for when a USCC is given (they must
+    be one of its members)."""
+    person = person_for_user(user)
+    if person is None:
+        raise Forbidden(_("Only a registered person can do this."))
+    if enterprise_uscc is None:
+        return person, None
+    enterprise = Enterprise.objects.filter(
+        uscc=enterprise_uscc.strip().upper(), members__person=person
+    ).first()
+    if enterprise is None:
+        raise Forbidden(_("You do not act for this enterprise."))
+    return person, enterprise

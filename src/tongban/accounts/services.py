@@ -6,6 +6,7 @@ so the API, the admin and commands cannot disagree about permissions.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts.events import AccountEvent
@@ -21,6 +23,8 @@ from tongban.accounts.models import (
     PHONE,
     Enterprise,
     EnterpriseMember,
+    LifeEvent,
+    LifeEventKind,
     MemberRole,
     Person,
     RealNameLevel,
@@ -36,6 +40,8 @@ __all__ = [
     "STAFF_MANAGERS",
     "enterprise_member_add",
     "enterprise_register",
+    "life_event_declare",
+    "life_event_withdraw",
     "person_register_at_window",
     "person_sign_up",
     "require_staff",
@@ -50,7 +56,7 @@ from tongban.accounts.selectors import (
 )
 from tongban.core import identifiers
 from tongban.core.audit import System, audit_record
-from tongban.core.errors import Conflict, FieldErrors, Forbidden
+from tongban.core.errors import Conflict, FieldErrors, Forbidden, ValidationFailed
 from tongban.core.identifiers import uscc_division_code
 from tongban.core.logging import get_logger
 from tongban.core.masking import mask_id_number
@@ -497,3 +503,55 @@ def staff_set_roles(*, actor: Actor, staff: Staff, roles: Iterable[str]) -> Staf
         )
     log.info(AccountEvent.STAFF_ROLES_CHANGED, staff_id=staff.pk)
     return locked
+
+
+# Life events ------------------------------------------------------------------------------
+
+
+def _own_person(actor: Actor) -> Person:
+    require_login(actor)
+    person = _acting_person(actor)
+    if person is None:
+        raise Forbidden(_("Only a registered person can do this."))
+    return person
+
+
+def life_event_declare(*, actor: Actor, kind: str, occurred_on: dt.date | None = None) -> LifeEvent:
+    """A person says something happened in their life (for service suggestions)."""
+    person = _own_person(actor)
+    if kind not in LifeEventKind.values:
+        raise ValidationFailed(
+            fields={
+                "kind": _("Choose one of: %(choices)s.")
+                % {"choices": ", ".join(LifeEventKind.values)}
+            }
+        )
+    if occurred_on is not None and occurred_on > timezone.localdate():
+        raise ValidationFailed(fields={"occurred_on": _("The date cannot be in the future.")})
+    existing = LifeEvent.objects.filter(person=person, kind=kind).first()
+    if existing is not None and existing.occurred_on == occurred_on:
+        return existing  # nothing changes: no write, no audit entry
+    with transaction.atomic():
+        event, _created = LifeEvent.objects.update_or_create(
+            person=person, kind=kind, defaults={"occurred_on": occurred_on}
+        )
+        audit_record(
+            actor=actor,
+            action=AccountEvent.LIFE_EVENT_DECLARED,
+            target=person,
+            changes={"kind": kind, "occurred_on": occurred_on.isoformat() if occurred_on else None},
+        )
+    return event
+
+
+def life_event_withdraw(*, actor: Actor, kind: str) -> None:
+    person = _own_person(actor)
+    with transaction.atomic():
+        deleted, _rows = LifeEvent.objects.filter(person=person, kind=kind).delete()
+        if deleted:
+            audit_record(
+                actor=actor,
+                action=AccountEvent.LIFE_EVENT_WITHDRAWN,
+                target=person,
+                changes={"kind": kind},
+            )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -8,7 +10,7 @@ from ninja.responses import Status
 from ninja.security import django_auth
 
 from tongban.accounts import selectors, services
-from tongban.accounts.models import Enterprise, Person, Staff
+from tongban.accounts.models import Enterprise, LifeEvent, Person, Staff
 from tongban.core.errors import NotAuthenticated, NotFound, UnsupportedMediaType
 
 router = Router(tags=["accounts"])
@@ -220,3 +222,36 @@ def set_staff_roles(request: HttpRequest, staff_id: int, payload: RolesIn) -> St
     services.staff_scope(request.user, services.STAFF_MANAGERS)
     staff = selectors.staff_get(staff_id=staff_id)
     return services.staff_set_roles(actor=request.user, staff=staff, roles=payload.roles)
+
+
+class LifeEventIn(Schema):
+    kind: str
+    occurred_on: dt.date | None = None
+
+
+class LifeEventOut(Schema):
+    kind: str
+    label: str
+    occurred_on: dt.date | None
+
+    @staticmethod
+    def resolve_label(obj: LifeEvent) -> str:
+        return str(obj.get_kind_display())
+
+
+@router.get("/me/life-events", response=list[LifeEventOut], auth=django_auth)
+def list_life_events(request: HttpRequest) -> object:
+    return selectors.life_events_of(user=request.user)
+
+
+@router.post("/me/life-events", response={201: LifeEventOut}, auth=django_auth)
+def declare_life_event(request: HttpRequest, payload: LifeEventIn) -> Status[LifeEvent]:
+    """Tell the platform that something happened (graduated, married, retired …): it suggests
+    the services that go with it."""
+    return Status(201, services.life_event_declare(actor=request.user, **payload.dict()))
+
+
+@router.delete("/me/life-events/{kind}", response={204: None}, auth=django_auth)
+def withdraw_life_event(request: HttpRequest, kind: str) -> Status[None]:
+    services.life_event_withdraw(actor=request.user, kind=kind)
+    return Status(204, None)

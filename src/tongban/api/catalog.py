@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
+from ninja.security import django_auth
 
-from tongban.catalog import selectors, services
+from tongban.accounts import selectors as account_selectors
+from tongban.catalog import push, selectors, services
 from tongban.catalog.models import CatalogVersion, Implementation, ServiceItem, Theme
 from tongban.catalog.search import MAX_QUERY_LENGTH
 from tongban.core.errors import Message, ValidationFailed
@@ -247,3 +249,33 @@ def diff_versions(request: HttpRequest, old: int, new: int) -> dict[str, object]
         old=selectors.version_get(number=old), new=selectors.version_get(number=new)
     )
     return {"old": old, "new": new, **changes}
+
+
+class RecommendationOut(Schema):
+    code: str
+    name: str
+    reason: str
+    trigger: str
+
+
+class RecommendationsOut(Schema):
+    version: int
+    recommendations: list[RecommendationOut]
+
+
+@router.get("/recommendations", response=RecommendationsOut, auth=django_auth)
+def recommendations(request: HttpRequest, enterprise: str | None = None) -> dict[str, object]:
+    """Services suggested for the logged-in person (精准推送), from their declared life events
+    and what their record shows; with ``enterprise`` (a USCC they act for) also for it."""
+    person, acting_for = account_selectors.person_and_enterprise(
+        user=request.user, enterprise_uscc=enterprise
+    )
+    version = selectors.version_current()
+    found = push.recommendations_for(person=person, version=version, enterprise=acting_for)
+    return {
+        "version": version.number,
+        "recommendations": [
+            {"code": r.item.code, "name": r.item.name, "reason": r.reason, "trigger": r.trigger}
+            for r in found
+        ],
+    }

@@ -63,9 +63,21 @@ PUSH_RULES: list[tuple[str, str, tuple[str, ...], str]] = [
         "残疾人证可以跨省迁移和换领。",
     ),
     (
+        "retirement-age",
+        "retirement_age",
+        ("正常退休提取住房公积金", "领取养老金人员待遇资格认证"),
+        "您已到退休年龄：提取公积金、养老金资格认证都可以在线办。",
+    ),
+    (
         "legal-representative",
         "legal_representative",
         ("内资企业及分支机构变更登记", "单位社保参保证明查询打印"),
         "您是企业法定代表人：变更登记、开具单位社保证明可以在线办。",
+    ),
+    (
+        "enterprise-member",
+        "enterprise_member",
+        ("单位社保参保证明查询打印", "住房公积金单位及个人缴存信息变更"),
+        "为企业办事：单位社保证明、公积金缴存变更可以在线办。",
     ),
 ]

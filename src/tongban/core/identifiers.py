@@ -6,6 +6,7 @@ Each ``normalize_*`` returns the canonical form or raises ``InvalidIdentifier`` 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from enum import StrEnum
 
@@ -76,3 +77,11 @@ def normalize_mobile(value: str) -> str:
 def uscc_division_code(code: str) -> str:
     """Characters 3–8 of a USCC name the registering authority's division."""
     return code[2:8]
+
+
+def birth_date(id_number: str) -> dt.date | None:
+    """The birth date encoded in a valid resident ID number."""
+    try:
+        return ric.get_birth_date(id_number)
+    except stdnum_errors.ValidationError:
+        return None

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from tongban.accounts import selectors as accounts
+from tongban.accounts import services as account_services
+from tongban.accounts.models import LifeEventKind
+from tongban.catalog import push
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import Theme
 from tongban.catalog.search import MAX_QUERY_LENGTH
@@ -29,6 +36,9 @@ def home(request: HttpRequest) -> HttpResponse:
     items = catalog.item_list(version=version, filters=catalog.ItemFilters())
     by_name = {item.name: item for item in items}
     themes = catalog.theme_counts(version=version)
+    person = accounts.person_for_user(request.user) if request.user.is_authenticated else None
+    recommended = push.recommendations_for(person=person, version=version) if person else []
+    declared = {event.kind for event in person.life_events.all()} if person else set()
     return render(
         request,
         "portal/home.html",
@@ -37,8 +47,36 @@ def home(request: HttpRequest) -> HttpResponse:
             "popular": [by_name[name] for name in POPULAR if name in by_name],
             "themes": themes,
             "item_count": len(by_name),
+            "person": person,
+            "recommended": recommended,
+            "life_events": [
+                (kind, label, kind in declared) for kind, label in LifeEventKind.choices
+            ],
         },
     )
+
+
+@require_POST
+@login_required
+def life_events(request: HttpRequest) -> HttpResponse:
+    """The home page's "what happened in your life" form: declare the ticked events, withdraw
+    the unticked ones."""
+    ticked = set(request.POST.getlist("kind"))
+    for kind in LifeEventKind.values:
+        if kind in ticked:
+            account_services.life_event_declare(actor=request.user, kind=kind)
+        else:
+            account_services.life_event_withdraw(actor=request.user, kind=kind)
+    return redirect("portal:home")
+
+
+class PortalLoginView(LoginView):
+    template_name = "portal/login.html"
+    redirect_authenticated_user = True
+
+
+class PortalLogoutView(LogoutView):
+    next_page = "portal:home"
 
 
 def search(request: HttpRequest) -> HttpResponse:

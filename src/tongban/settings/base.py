@@ -73,6 +73,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "tongban.urls"
 WSGI_APPLICATION = "tongban.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [
