@@ -130,3 +130,16 @@ def test_unknown_item_and_version_are_404(api) -> None:
 def test_themes(api) -> None:
     themes = api.get("/api/v1/catalog/themes").json()
     assert {"key": "social-insurance", "name": "社保"} in themes
+
+
+def test_drafts_are_for_catalogue_managers_only(api) -> None:
+    from tests.conftest import login
+    from tests.factories import StaffFactory
+    from tongban.catalog.services import catalog_draft
+
+    draft = catalog_draft(actor=SYSTEM)
+    assert api.get("/api/v1/catalog/items", {"version": draft.number}).status_code == 404
+    login(api, StaffFactory(window_clerk=True).user)
+    assert api.get("/api/v1/catalog/items", {"version": draft.number}).status_code == 404
+    login(api, StaffFactory(platform_admin=True).user)
+    assert api.get("/api/v1/catalog/items", {"version": draft.number}).json()["count"] == 115

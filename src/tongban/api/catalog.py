@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
@@ -7,9 +9,10 @@ from ninja.security import django_auth
 
 from tongban.accounts import selectors as account_selectors
 from tongban.catalog import push, selectors, services
+from tongban.catalog.forms import form_errors
 from tongban.catalog.models import CatalogVersion, Implementation, ServiceItem, Theme
 from tongban.catalog.search import MAX_QUERY_LENGTH
-from tongban.core.errors import Message, ValidationFailed
+from tongban.core.errors import DomainError, Message, NotFound, ValidationFailed
 
 router = Router(tags=["catalog"])
 MAX_LIMIT = 200
@@ -23,6 +26,13 @@ def _bounded(limit: int, offset: int = 0) -> None:
         fields["offset"] = _("The offset cannot be negative.")
     if fields:
         raise ValidationFailed(fields=fields)
+
+
+def _version(request: HttpRequest, number: int | None) -> CatalogVersion:
+    """A version for this caller: drafts only for those who manage the catalogue."""
+    return selectors.version_get(
+        number=number, include_drafts=services.is_catalog_manager(request.user)
+    )
 
 
 def _query(q: str | None) -> str | None:
@@ -192,7 +202,7 @@ def list_items(
     """Items of a catalogue version (the one in force by default), filtered; with ``q`` they
     come in search order, best first."""
     _bounded(limit, offset)
-    catalog_version = selectors.version_get(number=version)
+    catalog_version = _version(request, version)
     filters = selectors.ItemFilters(
         mode=mode, batch=batch, theme=theme, department=department, jurisdiction=jurisdiction
     )
@@ -220,7 +230,7 @@ def list_items(
 @router.get("/items/{code}", response=ItemGuideOut)
 def get_item(request: HttpRequest, code: str, version: int | None = None) -> ServiceItem:
     """The full guide (办事指南) of one item."""
-    return selectors.item_get(version=selectors.version_get(number=version), code=code)
+    return selectors.item_get(version=_version(request, version), code=code)
 
 
 @router.get("/search", response=SearchOut)
@@ -228,7 +238,7 @@ def search(
     request: HttpRequest, q: str = "", limit: int = 10, version: int | None = None
 ) -> dict[str, object]:
     _bounded(limit)
-    catalog_version = selectors.version_get(number=version)
+    catalog_version = _version(request, version)
     hits = selectors.search_index(version=catalog_version).search(_query(q) or "", limit=limit)
     return {"version": catalog_version.number, "results": hits}
 
@@ -245,9 +255,7 @@ def list_versions(request: HttpRequest) -> object:
 
 @router.get("/versions/{old}/diff/{new}", response=DiffOut)
 def diff_versions(request: HttpRequest, old: int, new: int) -> dict[str, object]:
-    changes = services.catalog_diff(
-        old=selectors.version_get(number=old), new=selectors.version_get(number=new)
-    )
+    changes = services.catalog_diff(old=_version(request, old), new=_version(request, new))
     return {"old": old, "new": new, **changes}
 
 
@@ -279,3 +287,37 @@ def recommendations(request: HttpRequest, enterprise: str | None = None) -> dict
             for r in found
         ],
     }
+
+
+class FormCheckOut(Schema):
+    valid: bool
+
+
+@router.post(
+    "/items/{code}/scenarios/{key}/check",
+    response=FormCheckOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": "The form data; the scenario's form_schema says what it must hold.",
+        }
+    },
+)
+def check_form(request: HttpRequest, code: str, key: str) -> dict[str, bool]:
+    """Check form data against a scenario's form before applying: ``{"valid": true}``, or a 400
+    naming every field with a problem."""
+    item = selectors.item_get(version=selectors.version_current(), code=code)
+    scenario = next((s for s in item.scenarios.all() if s.key == key), None)
+    if scenario is None:
+        raise NotFound(_("This item has no such situation."))
+    # The body is free-form by design (each scenario has its own schema), so it is read here
+    # rather than declared as a ninja schema.
+    try:
+        data = json.loads(request.body or b"null")
+    except ValueError:
+        raise DomainError(_("The request body is not valid JSON."), code="invalid_body") from None
+    errors = form_errors(scenario.form_schema, data)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return {"valid": True}

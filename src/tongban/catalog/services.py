@@ -40,7 +40,7 @@ from tongban.catalog.models import (
 from tongban.catalog.selectors import items_for_documents
 from tongban.catalog.validation import Known, check_item_document
 from tongban.core.audit import audit_record
-from tongban.core.errors import Conflict, ValidationFailed
+from tongban.core.errors import Conflict, DomainError, ValidationFailed
 from tongban.core.logging import get_logger
 from tongban.regions.models import Department, Division, DivisionLevel
 
@@ -61,6 +61,15 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+
+
+def is_catalog_manager(actor: Any) -> bool:
+    """Whether the actor manages the catalogue (and so may see drafts)."""
+    try:
+        require_staff(actor, CATALOG_MANAGERS)
+    except DomainError:
+        return False
+    return True
 
 
 # The draft ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -92,13 +93,16 @@ def search(request: HttpRequest) -> HttpResponse:
         )
     }
     results = [(hit, allowed[hit.code]) for hit in hits if hit.code in allowed]
+    page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "portal/search.html",
         {
             "query": query,
+            "blank": not query.strip(),
             "mode": filters.mode,
-            "results": results[:PAGE_SIZE],
+            "page": page,
+            "results": page.object_list,
             "total": len(results),
         },
     )
