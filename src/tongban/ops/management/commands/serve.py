@@ -40,6 +40,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Serve HTTP only.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        pending = _pending_migrations()
+        if pending:
+            # Serving an older schema answers every request touching new tables with a 500.
+            raise CommandError(
+                f"{len(pending)} database migration(s) not applied (e.g. {pending[0]}): "
+                "run `tongban init` first"
+            )
         run_dir = settings.TONGBAN_DATA_DIR / "run"
         metrics_dir = run_dir / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -118,3 +125,12 @@ class Command(BaseCommand):
                     child.kill()
         if exit_code:
             raise CommandError(f"a child process exited with code {exit_code}")
+
+
+def _pending_migrations() -> list[str]:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
