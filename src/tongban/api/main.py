@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 import tongban
-from tongban.api import accounts, catalog, errors, regions
+from tongban.api import accounts, cases, catalog, errors, regions
 
 api = NinjaAPI(
     title="tongban API",
@@ -18,3 +18,5 @@ errors.install(api)
 api.add_router("/regions/", regions.router)
 api.add_router("/accounts/", accounts.router)
 api.add_router("/catalog/", catalog.router)
+api.add_router("/cases", cases.router)
+api.add_router("/public/", cases.public_router)

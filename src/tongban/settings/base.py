@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "tongban.regions",
     "tongban.accounts",
     "tongban.catalog",
+    "tongban.cases",
     "tongban.portal",
     "tongban.api",
     "tongban.ops",

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Schema
+from ninja.responses import Status
+from ninja.security import django_auth
+
+from tongban.cases import selectors, services, workflow
+from tongban.cases.models import Case, CaseEvent
+from tongban.core.errors import DomainError, ValidationFailed
+from tongban.core.masking import mask_name
+
+router = Router(tags=["cases"])
+public_router = Router(tags=["public"])
+MAX_LIMIT = 200
+
+
+class CaseIn(Schema):
+    item_code: str
+    scenario_key: str
+    authority_division: str
+    form_data: dict[str, Any]
+    mode: str = "ONLINE"
+    enterprise_uscc: str | None = None
+    applicant_id_number: str | None = None
+    window_id: int | None = None
+
+
+class ClockOut(Schema):
+    started_on: dt.date | None
+    promised_due: dt.date | None
+    legal_due: dt.date | None
+    used: int | None
+    left: int | None
+    paused: bool
+    flag: str
+    problem: str
+
+
+class CaseOut(Schema):
+    number: str
+    query_code: str
+    item_code: str
+    item_name: str
+    mode: str
+    state: str
+    state_label: str
+    applicant: str
+    authority_division: str
+    authority_department: str
+    submitted_at: dt.datetime | None
+    accepted_on: dt.date | None
+
+
+class CaseDetailOut(CaseOut):
+    scenario_key: str
+    form_data: dict[str, Any]
+    clock: ClockOut
+    allowed_actions: list[dict[str, str]]
+
+
+class CaseListOut(Schema):
+    count: int
+    items: list[CaseOut]
+
+
+class EventOut(Schema):
+    seq: int
+    at: dt.datetime
+    actor: str
+    role: str
+    action: str
+    from_state: str
+    to_state: str
+    payload: dict[str, Any]
+    hash: str
+
+
+class TimelineEntry(Schema):
+    at: dt.datetime
+    action: str
+    label: str
+    state: str
+    state_label: str
+
+
+class PublicCaseOut(Schema):
+    number: str
+    item: str
+    state: str
+    state_label: str
+    timeline: list[TimelineEntry]
+
+
+def _summary(case: Case) -> dict[str, Any]:
+    flow = workflow.load(case.workflow)
+    applicant = (
+        case.applicant_enterprise.name
+        if case.applicant_enterprise_id and case.applicant_enterprise
+        else mask_name(case.applicant_person.name)
+        if case.applicant_person
+        else ""
+    )
+    return {
+        "number": case.number,
+        "query_code": case.query_code,
+        "item_code": case.item.code,
+        "item_name": case.item.name,
+        "mode": case.mode,
+        "state": case.state,
+        "state_label": flow.states.get(case.state, case.state),
+        "applicant": applicant,
+        "authority_division": case.authority_division_id,
+        "authority_department": case.authority_department.name,
+        "submitted_at": case.submitted_at,
+        "accepted_on": case.accepted_on,
+    }
+
+
+def _detail(case: Case, actor: Any) -> dict[str, Any]:
+    flow = workflow.load(case.workflow)
+    return {
+        **_summary(case),
+        "scenario_key": case.scenario.key,
+        "form_data": case.form_data,
+        "clock": selectors.case_clock(case).__dict__,
+        "allowed_actions": [
+            {"action": name, "label": flow.actions[name].label}
+            for name in services.actions_for(actor=actor, case=case)
+        ],
+    }
+
+
+@router.post("", response={201: CaseDetailOut}, auth=django_auth)
+def submit_case(request: HttpRequest, payload: CaseIn) -> Status[dict[str, Any]]:
+    """Apply online (ONLINE, for yourself or an enterprise you act for), or, as a window clerk,
+    receive a case for the person in front of you (PROXY)."""
+    case = services.case_submit(actor=request.user, **payload.dict())
+    return Status(201, _detail(case, request.user))
+
+
+@router.get("", response=CaseListOut, auth=django_auth)
+def list_cases(
+    request: HttpRequest, state: str | None = None, limit: int = 20, offset: int = 0
+) -> dict[str, Any]:
+    """Your own cases, and for staff the cases of their jurisdiction (their queue)."""
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise ValidationFailed(
+            fields={"limit": _("Choose a limit from 1 to %(n)d.") % {"n": MAX_LIMIT}}
+        )
+    queryset = selectors.visible_cases(actor=request.user).select_related(
+        "applicant_person", "item", "authority_department"
+    )
+    if state:
+        queryset = queryset.filter(state=state)
+    return {
+        "count": queryset.count(),
+        "items": [_summary(case) for case in queryset[offset : offset + limit]],
+    }
+
+
+@router.get("/{number}", response=CaseDetailOut, auth=django_auth)
+def get_case(request: HttpRequest, number: str) -> dict[str, Any]:
+    return _detail(selectors.case_get(actor=request.user, number=number), request.user)
+
+
+@router.post(
+    "/{number}/actions/{action}",
+    response=CaseDetailOut,
+    auth=django_auth,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": 'The action\'s details, e.g. {"reasons": "…"}.',
+        }
+    },
+)
+def act_on_case(request: HttpRequest, number: str, action: str) -> dict[str, Any]:
+    """Take a workflow action. 409 names the actions possible in the current state."""
+    selectors.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
+    try:
+        details = json.loads(request.body or b"{}")
+    except ValueError:
+        raise DomainError(_("The request body is not valid JSON."), code="invalid_body") from None
+    if not isinstance(details, dict):
+        raise ValidationFailed(fields={"body": _("Expected an object.")})
+    case = services.case_act(actor=request.user, number=number, action=action, payload=details)
+    return _detail(case, request.user)
+
+
+@router.get("/{number}/events", response=list[EventOut], auth=django_auth)
+def case_events(request: HttpRequest, number: str) -> list[dict[str, Any]]:
+    case = selectors.case_get(actor=request.user, number=number)
+    events: list[CaseEvent] = list(case.events.order_by("seq"))
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "actor": e.actor_label,
+            "role": e.role,
+            "action": e.action,
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "payload": e.payload,
+            "hash": e.hash,
+        }
+        for e in events
+    ]
+
+
+@public_router.get("/cases/{number}", response=PublicCaseOut, auth=None)
+def public_case(request: HttpRequest, number: str, code: str = "") -> dict[str, Any]:
+    """办件查询: state and timeline of a case by number and query code, without login."""
+    return selectors.public_view(number=number, code=code)

@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class CalendarEntry(models.Model):
+    """A statutory holiday or make-up working day entered by an administrator: for years the
+    calendar package does not know yet, or to correct a day it has wrong."""
+
+    date = models.DateField(_("date"), unique=True)
+    is_workday = models.BooleanField(
+        _("working day"), help_text=_("Ticked: a make-up working day. Unticked: a holiday.")
+    )
+    note = models.CharField(_("note"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("working-day calendar entry")
+        verbose_name_plural = _("working-day calendar")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {'班' if self.is_workday else '休'} {self.note}"
+
+
+class CaseMode(models.TextChoices):
+    ONLINE = "ONLINE", _("online end to end")
+    PROXY = "PROXY", _("received here, handled there")
+    JOINT = "JOINT", _("handled jointly by several places")
+
+
+class Case(models.Model):
+    """One application (办件) and everything that happens to it.
+
+    It pins the catalogue row it was filed under (item, scenario, implementation of one
+    version), so later catalogue versions never change its rules. ``received_by`` is who took
+    it in; ``assignee`` is who is responsible for deciding it (收受分离 keeps them apart).
+    """
+
+    number = models.CharField(_("case number"), max_length=43, unique=True)
+    query_code = models.CharField(_("query code"), max_length=12)
+    item = models.ForeignKey(
+        "catalog.ServiceItem",
+        verbose_name=_("service item"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    scenario = models.ForeignKey(
+        "catalog.Scenario", verbose_name=_("scenario"), on_delete=models.PROTECT, related_name="+"
+    )
+    implementation = models.ForeignKey(
+        "catalog.Implementation",
+        verbose_name=_("implementation"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    mode = models.CharField(_("mode"), max_length=8, choices=CaseMode.choices)
+    workflow = models.CharField(_("workflow"), max_length=64)
+    state = models.CharField(_("state"), max_length=32, db_index=True)
+
+    applicant_person = models.ForeignKey(
+        "accounts.Person",
+        verbose_name=_("applicant (person)"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+    )
+    applicant_enterprise = models.ForeignKey(
+        "accounts.Enterprise",
+        verbose_name=_("applicant (enterprise)"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+    )
+    # The person who acts: the enterprise's handler, or an authorised agent (帮办代办).
+    agent = models.ForeignKey(
+        "accounts.Person",
+        verbose_name=_("agent"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases_as_agent",
+    )
+    form_data = models.JSONField(_("form data"), default=dict)
+
+    receiving_division = models.ForeignKey(
+        "regions.Division",
+        verbose_name=_("received in"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    receiving_window = models.ForeignKey(
+        "regions.Window",
+        verbose_name=_("receiving window"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    received_by = models.ForeignKey(
+        "accounts.Staff",
+        verbose_name=_("received by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    authority_division = models.ForeignKey(
+        "regions.Division", verbose_name=_("decided in"), on_delete=models.PROTECT, related_name="+"
+    )
+    authority_department = models.ForeignKey(
+        "regions.Department",
+        verbose_name=_("deciding department"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    assignee = models.ForeignKey(
+        "accounts.Staff",
+        verbose_name=_("responsible for the decision"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    received_on = models.DateField(_("received on"), null=True, blank=True)
+    accepted_on = models.DateField(_("accepted on"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    approved_on = models.DateField(_("approved on"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # The clock (working days from accepted_on, minus pauses; see workdays.py).
+    promised_days = models.PositiveSmallIntegerField(
+        _("promised limit (working days)"), null=True, blank=True
+    )
+    legal_days = models.PositiveSmallIntegerField(
+        _("legal limit (working days)"), null=True, blank=True
+    )
+    extension_days = models.PositiveSmallIntegerField(_("extension (working days)"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["authority_department", "state"]),
+            models.Index(fields=["receiving_division", "state"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(applicant_person__isnull=False)
+                | models.Q(applicant_enterprise__isnull=False),
+                name="case_has_an_applicant",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class PauseKind(models.TextChoices):
+    SUPPLEMENT = "supplement", _("waiting for supplementary materials")
+    HEARING = "hearing", _("hearing")
+    TENDER = "tender", _("tender")
+    AUCTION = "auction", _("auction")
+    INSPECTION = "inspection", _("inspection")
+    TESTING = "testing", _("testing")
+    QUARANTINE = "quarantine", _("quarantine")
+    APPRAISAL = "appraisal", _("appraisal")
+    EXPERT_REVIEW = "expert_review", _("expert review")
+
+
+class CasePause(models.Model):
+    """Time not counted (行政许可法 art. 45): both end days included; open while running."""
+
+    case = models.ForeignKey(
+        Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="pauses"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=PauseKind.choices)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    started_on = models.DateField(_("from"))
+    ended_on = models.DateField(_("to"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("clock pause")
+        verbose_name_plural = _("clock pauses")
+        ordering = ["case_id", "started_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.started_on}–{self.ended_on or ''}"
+
+
+class CaseEvent(models.Model):
+    """One step of a case, hash-chained to the step before it (see chain.py)."""
+
+    case = models.ForeignKey(
+        Case, verbose_name=_("case"), on_delete=models.PROTECT, related_name="events"
+    )
+    seq = models.PositiveIntegerField(_("sequence"))
+    at = models.DateTimeField(_("time"))
+    actor = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    actor_label = models.CharField(_("actor label"), max_length=150)
+    role = models.CharField(_("role"), max_length=32)
+    action = models.CharField(_("action"), max_length=64)
+    from_state = models.CharField(_("from state"), max_length=32, blank=True)
+    to_state = models.CharField(_("to state"), max_length=32)
+    payload = models.JSONField(_("details"), default=dict, blank=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
+
+    class Meta:
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+        ordering = ["case_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "seq"], name="case_event_seq_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}#{self.seq} {self.action}"
+
+
+class CaseSequence(models.Model):
+    """The daily counter behind case numbers: one row per number prefix and day."""
+
+    prefix = models.CharField(max_length=31)
+    day = models.DateField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prefix", "day"], name="case_sequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{self.day:%Y%m%d} → {self.last}"

@@ -1,0 +1,165 @@
+"""Reads for cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tongban.accounts.permissions import staff_scope
+from tongban.accounts.selectors import person_for_user
+from tongban.cases import chain, workflow
+from tongban.cases.models import CalendarEntry, Case, CaseEvent
+from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
+from tongban.core.errors import DomainError, NotFound
+
+
+def work_calendar() -> WorkCalendar:
+    """The working-day calendar: chinese-calendar plus the administrators' table."""
+    return WorkCalendar(dict(CalendarEntry.objects.values_list("date", "is_workday")))
+
+
+# Cases --------------------------------------------------------------------------------------
+
+
+STAFF_ROLES = (
+    "window_clerk",
+    "reviewer",
+    "approver",
+    "department_admin",
+    "supervisor",
+    "platform_admin",
+)
+
+
+def visible_cases(*, actor: Any) -> QuerySet[Case]:
+    """The cases an actor may see: their own (as applicant, agent or enterprise member), and
+    for staff those received in or decided by their jurisdiction (and department)."""
+    queryset = Case.objects.select_related("item", "authority_department", "applicant_enterprise")
+    person = person_for_user(actor)
+    mine = Q(pk__in=[])
+    if person is not None:
+        mine = (
+            Q(applicant_person=person)
+            | Q(agent=person)
+            | Q(applicant_enterprise__members__person=person)
+        )
+    try:
+        scope = staff_scope(actor, STAFF_ROLES)
+    except DomainError:
+        return queryset.filter(mine).distinct()
+    if scope.is_platform_admin:
+        return queryset
+    staff = scope.staff
+    assert staff is not None
+    jurisdiction = staff.jurisdiction.code
+    area = Q(receiving_division__code__startswith=_prefix(jurisdiction)) | Q(
+        authority_department_id=staff.department_id,
+        authority_division__code__startswith=_prefix(jurisdiction),
+    )
+    return queryset.filter(mine | area).distinct()
+
+
+def _prefix(code: str) -> str:
+    """The code prefix every division inside ``code`` shares (GB/T 2260 structure)."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def case_get(*, actor: Any, number: str) -> Case:
+    case = visible_cases(actor=actor).filter(number=number).first()
+    if case is None:
+        raise NotFound(_("No case has this number."))
+    return case
+
+
+@dataclass(frozen=True)
+class Clock:
+    started_on: dt.date | None
+    promised_due: dt.date | None
+    legal_due: dt.date | None
+    used: int | None
+    left: int | None
+    paused: bool
+    flag: str  # "", "yellow", "red"
+    problem: str = ""  # e.g. the calendar lacks a year
+
+
+def case_clock(case: Case, *, today: dt.date | None = None) -> Clock:
+    """Promised and legal due dates, working days used and left, and the warning flag."""
+    pauses = [Pause(p.started_on, p.ended_on) for p in case.pauses.all()]
+    paused = any(p.end is None for p in pauses)
+    if case.accepted_on is None or case.legal_days is None:
+        return Clock(None, None, None, None, None, paused, "")
+    calendar = work_calendar()
+    today = today or timezone.localdate()
+    end = (
+        case.decided_at.astimezone(timezone.get_current_timezone()).date()
+        if case.decided_at
+        else today
+    )
+    legal = case.legal_days + case.extension_days
+    promised = (case.promised_days or case.legal_days) + case.extension_days
+    try:
+        used = calendar.working_days_between(case.accepted_on, end, pauses)
+        promised_due = calendar.due_date(case.accepted_on, promised, pauses)
+        legal_due = calendar.due_date(case.accepted_on, legal, pauses)
+    except CalendarGap as gap:
+        return Clock(case.accepted_on, None, None, None, None, paused, "", problem=str(gap))
+    left = promised - used
+    warn = getattr(settings, "TONGBAN_CASE_WARN_DAYS", 3)
+    flag = "" if case.decided_at else ("red" if left < 0 else "yellow" if left <= warn else "")
+    return Clock(case.accepted_on, promised_due, legal_due, used, left, paused, flag)
+
+
+def public_view(*, number: str, code: str) -> dict[str, Any]:
+    """办件查询 without login: state and timeline, no personal data. A wrong code is a 404,
+    exactly like an unknown number."""
+    case = Case.objects.select_related("item").filter(number=number).first()
+    if case is None or not secrets_equal(case.query_code, (code or "").strip().upper()):
+        raise NotFound(_("No case matches this number and query code."))
+    flow = workflow.load(case.workflow)
+    timeline = [
+        {
+            "at": event.at,
+            "action": event.action,
+            "label": flow.actions[event.action].label
+            if event.action in flow.actions
+            else "提交申请",
+            "state": event.to_state,
+            "state_label": flow.states.get(event.to_state, event.to_state),
+        }
+        for event in case.events.order_by("seq")
+    ]
+    return {
+        "number": case.number,
+        "item": case.item.name,
+        "state": case.state,
+        "state_label": flow.states.get(case.state, case.state),
+        "timeline": timeline,
+    }
+
+
+def secrets_equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def chain_break(case: Case) -> chain.Break | None:
+    """The first broken link of a case's event chain, or None."""
+    from tongban.cases.services import event_body
+
+    events = CaseEvent.objects.filter(case=case).select_related("case").order_by("seq")
+    return chain.verify(
+        chain.Link(seq=e.seq, prev_hash=e.prev_hash, hash=e.hash, body=event_body(e))
+        for e in events
+    )

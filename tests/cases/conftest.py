@@ -1,0 +1,37 @@
+from typing import Any
+
+import pytest
+
+from tests.factories import PersonFactory, StaffFactory
+from tongban.catalog.models import ServiceItem
+from tongban.catalog.selectors import version_current
+
+
+@pytest.fixture
+def item(db: None) -> ServiceItem:
+    """学历公证: ONLINE and PROXY, implemented by 重庆市司法局 and 成都市司法局."""
+    return ServiceItem.objects.get(version=version_current(), name="学历公证")
+
+
+@pytest.fixture
+def citizen(db: None) -> Any:
+    return PersonFactory(with_login=True)
+
+
+@pytest.fixture
+def cq_reviewer(db: None) -> Any:
+    return StaffFactory(reviewer=True, department_key="cq-justice")
+
+
+@pytest.fixture
+def cq_approver(db: None) -> Any:
+    return StaffFactory(approver=True, department_key="cq-justice")
+
+
+def form_for(person: Any) -> dict[str, str]:
+    return {
+        "applicant_name": person.name,
+        "id_number": person.id_number,
+        "phone": person.phone,
+        "statement": "申请学历公证，用于在外省办理落户。",
+    }
