@@ -210,7 +210,7 @@ def case_act(
     payload = dict(payload or {})
     with transaction.atomic():
         case = (
-            Case.objects.select_for_update()
+            Case.objects.select_for_update(of=("self",))
             .select_related("implementation", "authority_department", "applicant_enterprise")
             .filter(number=number)
             .first()
