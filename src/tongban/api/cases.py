@@ -186,7 +186,7 @@ def act_on_case(request: HttpRequest, number: str, action: str) -> dict[str, Any
     selectors.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
     try:
         details = json.loads(request.body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise DomainError(_("The request body is not valid JSON."), code="invalid_body") from None
     if not isinstance(details, dict):
         raise ValidationFailed(fields={"body": _("Expected an object.")})

@@ -16,14 +16,15 @@ from tongban.core.errors import DomainError, Message, NotFound, ValidationFailed
 
 router = Router(tags=["catalog"])
 MAX_LIMIT = 200
+MAX_OFFSET = 1_000_000
 
 
 def _bounded(limit: int, offset: int = 0) -> None:
     fields: dict[str, Message] = {}
     if not 1 <= limit <= MAX_LIMIT:
         fields["limit"] = _("Choose a limit from 1 to %(n)d.") % {"n": MAX_LIMIT}
-    if offset < 0:
-        fields["offset"] = _("The offset cannot be negative.")
+    if not 0 <= offset <= MAX_OFFSET:
+        fields["offset"] = _("Choose an offset from 0 to %(n)d.") % {"n": MAX_OFFSET}
     if fields:
         raise ValidationFailed(fields=fields)
 
@@ -250,7 +251,10 @@ def list_themes(request: HttpRequest) -> object:
 
 @router.get("/versions", response=list[VersionOut])
 def list_versions(request: HttpRequest) -> object:
-    return CatalogVersion.objects.all()
+    versions = CatalogVersion.objects.all()
+    if not services.is_catalog_manager(request.user):
+        versions = versions.exclude(status="draft")
+    return versions
 
 
 @router.get("/versions/{old}/diff/{new}", response=DiffOut)
@@ -315,7 +319,7 @@ def check_form(request: HttpRequest, code: str, key: str) -> dict[str, bool]:
     # rather than declared as a ninja schema.
     try:
         data = json.loads(request.body or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise DomainError(_("The request body is not valid JSON."), code="invalid_body") from None
     errors = form_errors(scenario.form_schema, data)
     if errors:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tongban.catalog import services
+from tongban.catalog.documents import ITEM_FIELDS, MATERIAL_FIELDS
 from tongban.catalog.models import (
     CatalogVersion,
     Implementation,
@@ -25,6 +26,9 @@ from tongban.catalog.models import (
     Theme,
     VersionStatus,
 )
+from tongban.catalog.push import TRIGGERS
+from tongban.catalog.schema_safety import schema_problems
+from tongban.catalog.validation import CODE, FILE_TYPES
 from tongban.core.admin_forms import AuditedAdmin
 from tongban.core.errors import DomainError
 
@@ -102,6 +106,59 @@ class CatalogVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self.message_user(request, _("Version %(n)d is published.") % {"n": version.number})
 
 
+class ScenarioForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The same rules as import: a usable, safe form schema (see schema_safety.py)."""
+
+    class Meta:
+        model = Scenario
+        fields = ("key", "name", "description", "generic", "form_schema", "order")
+
+    def clean_form_schema(self) -> Any:
+        schema = self.cleaned_data.get("form_schema")
+        problems = schema_problems(schema)
+        if problems:
+            raise forms.ValidationError("; ".join(problems))
+        return schema
+
+
+class MaterialForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = MaterialSpec
+        fields = MATERIAL_FIELDS
+
+    def clean_accepted_types(self) -> Any:
+        types = self.cleaned_data.get("accepted_types")
+        if (
+            not isinstance(types, list)
+            or not all(isinstance(t, str) for t in types)
+            or not set(types) <= FILE_TYPES
+        ):
+            raise forms.ValidationError(
+                _("Choose from: %(choices)s.") % {"choices": ", ".join(sorted(FILE_TYPES))}
+            )
+        return types
+
+
+class ServiceItemForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = ServiceItem
+        fields = (
+            *ITEM_FIELDS,
+            "lead_unit",
+            "cooperating_units",
+            "online",
+            "proxy",
+            "joint",
+            "themes",
+        )
+
+    def clean_code(self) -> str:
+        code = str(self.cleaned_data.get("code", "")).strip().upper()
+        if not CODE.fullmatch(code):
+            raise forms.ValidationError(_("A basic code has 12 digits or capital letters."))
+        return code
+
+
 class ScenarioInline(DraftOnlyMixin, admin.StackedInline):  # type: ignore[type-arg]
     model = Scenario
     extra = 0
@@ -128,6 +185,7 @@ class ImplementationInline(DraftOnlyMixin, admin.StackedInline):  # type: ignore
 
 @admin.register(ServiceItem)
 class ServiceItemAdmin(DraftOnlyMixin, AuditedAdmin):
+    form = ServiceItemForm
     list_display = ("code", "name", "version", "batch", "mode_list", "lead_unit", "missing")
     list_filter = ("version", "batch", "online", "proxy", "joint", "themes", "code_provisional")
     search_fields = ("code", "name", "scenario_text")
@@ -169,6 +227,7 @@ class ServiceItemAdmin(DraftOnlyMixin, AuditedAdmin):
 
 class MaterialInline(DraftOnlyMixin, admin.StackedInline):  # type: ignore[type-arg]
     model = MaterialSpec
+    form = MaterialForm
     extra = 0
     fields = (
         ("key", "name", "order"),
@@ -183,6 +242,7 @@ class MaterialInline(DraftOnlyMixin, admin.StackedInline):  # type: ignore[type-
 
 @admin.register(Scenario)
 class ScenarioAdmin(DraftOnlyMixin, AuditedAdmin):
+    form = ScenarioForm
     list_display = ("name", "item", "generic")
     list_filter = ("generic", "item__version")
     search_fields = ("name", "item__name", "item__code")
@@ -198,7 +258,18 @@ class ScenarioAdmin(DraftOnlyMixin, AuditedAdmin):
 
 @admin.register(Theme)
 class ThemeAdmin(AuditedAdmin):
+    """A theme's key is referenced by items of published versions: it is fixed once created,
+    and a theme in use cannot be deleted (published versions must not change)."""
+
     list_display = ("name", "key", "order")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("key",) if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and ServiceItem.objects.filter(themes=obj).exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(SearchSynonym)
@@ -207,8 +278,31 @@ class SearchSynonymAdmin(AuditedAdmin):
     search_fields = ("term", "expansions")
 
 
+class PushRuleForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = PushRule
+        fields = ("key", "trigger", "item_codes", "reason", "active", "order")
+
+    def clean_trigger(self) -> str:
+        trigger = str(self.cleaned_data.get("trigger", ""))
+        if trigger not in TRIGGERS:
+            raise forms.ValidationError(
+                _("Choose one of: %(choices)s.") % {"choices": ", ".join(sorted(TRIGGERS))}
+            )
+        return trigger
+
+    def clean_item_codes(self) -> list[str]:
+        codes = self.cleaned_data.get("item_codes")
+        if not isinstance(codes, list) or not all(
+            isinstance(code, str) and CODE.fullmatch(code) for code in codes
+        ):
+            raise forms.ValidationError(_("A JSON list of 12-character basic codes."))
+        return codes
+
+
 @admin.register(PushRule)
 class PushRuleAdmin(AuditedAdmin):
+    form = PushRuleForm
     list_display = ("key", "trigger", "item_codes", "reason", "active", "order")
     list_filter = ("trigger", "active")
 

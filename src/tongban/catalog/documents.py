@@ -80,18 +80,46 @@ def _implementation_document(implementation: Implementation) -> dict[str, Any]:
     return document
 
 
+def flatten(document: dict[str, Any]) -> dict[str, Any]:
+    """A document as {path: value}, nested parts keyed by their own keys (scenario and material
+    keys, implementation divisions), so a diff names exactly what changed:
+    ``scenarios.general.materials.identity.required``, ``implementations.510100.fee``."""
+    flat: dict[str, Any] = {}
+    for name, value in document.items():
+        if name == "scenarios" and isinstance(value, list):
+            for scenario in value:
+                base = f"scenarios.{scenario.get('key')}"
+                for field, inner in scenario.items():
+                    if field == "materials" and isinstance(inner, list):
+                        for material in inner:
+                            for mfield, mvalue in material.items():
+                                flat[f"{base}.materials.{material.get('key')}.{mfield}"] = mvalue
+                    else:
+                        flat[f"{base}.{field}"] = inner
+        elif name == "implementations" and isinstance(value, list):
+            for implementation in value:
+                base = f"implementations.{implementation.get('division')}"
+                for field, inner in implementation.items():
+                    flat[f"{base}.{field}"] = inner
+        else:
+            flat[name] = value
+    return flat
+
+
 def diff_documents(
     old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """What changed between two catalogues given as {code: document}."""
+    """What changed between two catalogues given as {code: document}: per changed item, the
+    paths (see ``flatten``) with [old, new]; a part added or removed shows None on one side."""
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     changed: dict[str, dict[str, list[Any]]] = {}
     for code in sorted(set(old) & set(new)):
+        before, after = flatten(old[code]), flatten(new[code])
         fields = {
-            name: [old[code].get(name), value]
-            for name, value in new[code].items()
-            if old[code].get(name) != value
+            path: [before.get(path), after.get(path)]
+            for path in sorted(set(before) | set(after))
+            if before.get(path) != after.get(path)
         }
         if fields:
             changed[code] = fields

@@ -23,6 +23,7 @@ from tongban.catalog.documents import ITEM_FIELDS
 
 FORMAT = "tongban-catalog"
 MAX_FILE_BYTES = 20 * 1024 * 1024
+XLSX_CELL_LIMIT = 32_767  # Excel's own limit; openpyxl would cut longer cells silently
 MAX_ITEMS = 20_000
 _LIST_COLUMNS = ("modes", "cooperating_units", "themes")
 _JSON_COLUMNS = ("scenarios", "implementations")
@@ -66,6 +67,17 @@ def write_file(path: Path, documents: Sequence[dict[str, Any]], *, version: int)
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return
     rows = [_to_row(document) for document in documents]
+    if kind == "xlsx":
+        for row in rows:
+            for column, text in row.items():
+                if len(text) > XLSX_CELL_LIMIT:
+                    raise FileRejected(
+                        _(
+                            "Item %(code)s does not fit a spreadsheet cell (%(column)s); "
+                            "export as JSON."
+                        )
+                        % {"code": row["code"], "column": column}
+                    )
     if kind == "csv":
         # UTF-8 with a byte-order mark: Excel on Windows then reads the Chinese correctly.
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
@@ -114,7 +126,14 @@ def read_file(path: Path) -> ParsedFile:
     if kind == "json":
         return _read_json(_decode(path.read_bytes()))
     if kind == "csv":
-        return _from_rows(csv.reader(io.StringIO(_decode(path.read_bytes()), newline="")))
+        # Nested parts are JSON in one cell: allow cells as large as the file may be.
+        csv.field_size_limit(MAX_FILE_BYTES)
+        try:
+            return _from_rows(csv.reader(io.StringIO(_decode(path.read_bytes()), newline="")))
+        except csv.Error as error:
+            raise FileRejected(
+                _("The CSV file cannot be read: %(error)s") % {"error": error}
+            ) from None
     return _from_rows(_xlsx_rows(path))
 
 
@@ -135,6 +154,8 @@ def _read_json(text: str) -> ParsedFile:
         raise FileRejected(
             _("The file is not valid JSON (line %(line)d).") % {"line": error.lineno}
         ) from None
+    except RecursionError:
+        raise FileRejected(_("The file nests too deeply.")) from None
     items = payload.get("items") if isinstance(payload, dict) else payload
     if not isinstance(items, list):
         raise FileRejected(_('A JSON catalogue holds a list of items under "items".'))
@@ -197,7 +218,7 @@ def _from_row(values: dict[str, str]) -> dict[str, Any]:
         elif column in _JSON_COLUMNS:
             try:
                 document[column] = json.loads(text) if text.strip() else []
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 document[column] = text
         elif column in _BOOLEAN_COLUMNS:
             document[column] = {"true": True, "false": False, "": False}.get(

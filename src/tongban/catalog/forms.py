@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from jsonschema.validators import Draft202012Validator
 
+from tongban.catalog.schema_safety import safe_validator
 from tongban.core.errors import Message
 
 
 def form_errors(schema: Mapping[str, Any], data: Any) -> dict[str, Message]:
     """``{field path: message}`` for every problem of ``data`` under ``schema``; empty if valid."""
-    validator = Draft202012Validator(schema)
+    validator = safe_validator(schema)
     found: dict[str, Message] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(part) for part in error.absolute_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from tongban.catalog.models import (
     ServiceItem,
     VersionStatus,
 )
-from tongban.core.errors import NotFound, ValidationFailed
+from tongban.core.errors import DomainError, NotFound, ValidationFailed
 
 
 def version_current() -> CatalogVersion:
@@ -119,13 +120,53 @@ def item_get(*, version: CatalogVersion, code: str) -> ServiceItem:
 # Search -------------------------------------------------------------------------------------
 
 _indexes: dict[tuple[Any, ...], Any] = {}
+_indexes_lock = threading.Lock()
 _MAX_INDEXES = 2  # the version in force and a draft: each index holds a ~60 MB tokenizer
 
 
+class SubstringSearch:
+    """Search for versions other than the one in force and the draft: a plain name match.
+    Building a full index (a second of CPU, ~60 MB) for any old version a caller names would
+    let anyone exhaust a node by alternating version numbers."""
+
+    def __init__(self, version: CatalogVersion) -> None:
+        self.version = version
+
+    def search(self, query: str, limit: int = 10) -> list[Any]:
+        from django.utils.html import escape
+
+        from tongban.catalog.search import MAX_QUERY_LENGTH, Hit
+
+        text = " ".join(query.split())[:MAX_QUERY_LENGTH]
+        if not text:
+            return []
+        items = ServiceItem.objects.filter(version=self.version, name__icontains=text).order_by(
+            "code"
+        )
+        return [
+            Hit(
+                code=item.code,
+                name=item.name,
+                score=1.0,
+                highlight=escape(item.name).replace(escape(text), f"<em>{escape(text)}</em>"),
+            )
+            for item in items[:limit]
+        ]
+
+
 def search_index(*, version: CatalogVersion) -> Any:
-    """The search index of a version, built once per process. Rebuilt when the synonym table
-    or (for a draft) the items change; both are fingerprinted with one small query each."""
+    """The search index of a version, built once per process for the version in force and the
+    draft (rebuilt when the synonym table or the draft's items change; both fingerprinted with
+    one small query); other versions get a plain name match (``SubstringSearch``)."""
     from tongban.catalog.models import SearchSynonym
+
+    if not version.is_draft:
+        try:
+            current = version_current()
+        except DomainError:
+            current = None
+        if current is None or current.pk != version.pk:
+            return SubstringSearch(version)
     from tongban.catalog.search import SearchEntry, SearchIndex
 
     synonyms = {
@@ -146,7 +187,8 @@ def search_index(*, version: CatalogVersion) -> Any:
         )
         content = (hashlib.sha256(json.dumps(list(rows), ensure_ascii=False).encode()).hexdigest(),)
     key = (version.pk, fingerprint, *content)
-    index = _indexes.get(key)
+    with _indexes_lock:
+        index = _indexes.get(key)
     if index is None:
         items = ServiceItem.objects.filter(version=version).prefetch_related("themes")
         entries = [
@@ -159,12 +201,12 @@ def search_index(*, version: CatalogVersion) -> Any:
             for item in items
         ]
         index = SearchIndex.build(entries, synonyms)
-        stale = [k for k in _indexes if k[0] == version.pk]
-        for old in stale:
-            del _indexes[old]
-        while len(_indexes) >= _MAX_INDEXES:
-            del _indexes[next(iter(_indexes))]
-        _indexes[key] = index
+        with _indexes_lock:
+            for old in [k for k in _indexes if k[0] == version.pk]:
+                del _indexes[old]
+            while len(_indexes) >= _MAX_INDEXES:
+                del _indexes[next(iter(_indexes))]
+            _indexes[key] = index
     return index
 
 

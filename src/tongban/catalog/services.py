@@ -238,7 +238,14 @@ def catalog_import(
     seen: dict[str, int] = {}
     for row, document in zip(rows, documents, strict=True):
         code = document.get("code") if isinstance(document, Mapping) else None
-        for field_name, message in check_item_document(document, known):
+        if not isinstance(code, str):
+            code = None
+        try:
+            found = check_item_document(document, known)
+        except (TypeError, ValueError, RecursionError):
+            # A value of a shape no rule foresaw: report it, never crash the import.
+            found = [("", _("This row holds values of an unexpected kind."))]
+        for field_name, message in found:
             problems.append({"row": row, "code": code, "field": field_name, "reason": str(message)})
         if isinstance(code, str):
             if code in seen:

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from jsonschema import SchemaError
-from jsonschema.validators import Draft202012Validator
 
 from tongban.catalog.models import ItemType, Mode
+from tongban.catalog.schema_safety import schema_problems
 from tongban.core.errors import Message
+from tongban.core.text import has_forbidden_characters
 
 CODE = re.compile(r"[0-9A-Z]{12}")
 IMPLEMENTATION_CODE = re.compile(r"[0-9A-Z]{31}")
@@ -48,6 +48,8 @@ def _text(
         value = ""
     if not isinstance(value, str):
         problems.append((f"{path}{name}", _("Expected text.")))
+    elif has_forbidden_characters(value):
+        problems.append((f"{path}{name}", _("Remove control characters from this value.")))
     elif required and not value.strip():
         problems.append((f"{path}{name}", _("This field is required.")))
     elif len(value) > limit:
@@ -101,7 +103,10 @@ def check_item_document(doc: Any, known: Known) -> list[Problem]:
         ("confidence", 16),
     ):
         _text(doc, name, limit, problems, "")
-    if doc.get("item_type", "") not in {"", None, *ItemType.values}:
+    item_type = doc.get("item_type", "")
+    if item_type is not None and (
+        not isinstance(item_type, str) or item_type not in {"", *ItemType.values}
+    ):
         problems.append(
             (
                 "item_type",
@@ -116,16 +121,16 @@ def check_item_document(doc: Any, known: Known) -> list[Problem]:
     ):
         problems.append(("seq", _("Expected a whole number.")))
     modes = doc.get("modes", [])
-    if not isinstance(modes, list) or not set(modes) <= set(Mode.values):
+    if not _strings(modes) or not set(modes) <= set(Mode.values):
         problems.append(
             ("modes", _("Choose from: %(choices)s.") % {"choices": ", ".join(Mode.values)})
         )
     lead = doc.get("lead_unit")
-    if lead is not None and lead not in known.departments:
+    if lead is not None and (not isinstance(lead, str) or lead not in known.departments):
         problems.append(("lead_unit", _("Unknown department key.")))
     for name, allowed in (("cooperating_units", known.departments), ("themes", known.themes)):
         values = doc.get(name, [])
-        if not isinstance(values, list) or any(value not in allowed for value in values):
+        if not _strings(values) or any(value not in allowed for value in values):
             problems.append((name, _("Unknown key in this list.")))
 
     scenarios = doc.get("scenarios")
@@ -148,14 +153,16 @@ def check_item_document(doc: Any, known: Known) -> list[Problem]:
             problems.append((path.rstrip("."), _("Expected an object.")))
             continue
         division = implementation.get("division")
-        if division not in known.divisions:
+        if not isinstance(division, str) or division not in known.divisions:
             problems.append((f"{path}division", _("No division has this code.")))
         elif division in divisions_seen:
             problems.append((f"{path}division", _("This division appears twice.")))
         else:
             divisions_seen.add(division)
         department = implementation.get("department")
-        if department is not None and department not in known.departments:
+        if department is not None and (
+            not isinstance(department, str) or department not in known.departments
+        ):
             problems.append((f"{path}department", _("Unknown department key.")))
         code_value = implementation.get("code") or ""
         if code_value and (
@@ -186,13 +193,14 @@ def _check_scenario(scenario: Mapping[str, Any], path: str) -> list[Problem]:
     _text(scenario, "description", 20_000, problems, path)
     _flag(scenario, "generic", problems, path)
     schema = scenario.get("form_schema", {})
-    if not isinstance(schema, Mapping):
-        problems.append((f"{path}form_schema", _("Expected an object.")))
-    else:
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError:
-            problems.append((f"{path}form_schema", _("This is not a valid JSON Schema.")))
+    for reason in schema_problems(schema):
+        problems.append(
+            (
+                f"{path}form_schema",
+                _("The form schema cannot be used: %(reason)s") % {"reason": reason},
+            )
+        )
+    _order(scenario, problems, path)
     materials = scenario.get("materials", [])
     if not isinstance(materials, list):
         problems.append((f"{path}materials", _("Expected a list.")))
@@ -213,8 +221,9 @@ def _check_scenario(scenario: Mapping[str, Any], path: str) -> list[Problem]:
             _text(material, name, limit, problems, where)
         for name in ("required", "original_required"):
             _flag(material, name, problems, where)
+        _order(material, problems, where)
         types = material.get("accepted_types", [])
-        if not isinstance(types, list) or not set(types) <= FILE_TYPES:
+        if not _strings(types) or not set(types) <= FILE_TYPES:
             problems.append(
                 (
                     f"{where}accepted_types",
@@ -222,3 +231,15 @@ def _check_scenario(scenario: Mapping[str, Any], path: str) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(entry, str) for entry in value)
+
+
+def _order(doc: Mapping[str, Any], problems: list[Problem], path: str) -> None:
+    value = doc.get("order", 0)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 32_767:
+        problems.append((f"{path}order", _("Expected a whole number from 0 to 32767.")))

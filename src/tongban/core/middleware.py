@@ -84,7 +84,7 @@ class MachineInputMiddleware:
             if request.content_type == "application/json" and request.body:
                 try:
                     body = json.loads(request.body)
-                except ValueError:
+                except (ValueError, RecursionError):
                     body = None  # the API reports unparsable bodies itself
                 bad.extend(forbidden_paths(body))
             if bad:

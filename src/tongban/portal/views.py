@@ -63,10 +63,13 @@ def life_events(request: HttpRequest) -> HttpResponse:
     """The home page's "what happened in your life" form: declare the ticked events, withdraw
     the unticked ones."""
     ticked = set(request.POST.getlist("kind"))
+    person = accounts.person_for_user(request.user)
+    declared = set(person.life_events.values_list("kind", flat=True)) if person else set()
     for kind in LifeEventKind.values:
-        if kind in ticked:
+        if kind in ticked and kind not in declared:
+            # Only new ones: re-declaring would drop a date given through the API.
             account_services.life_event_declare(actor=request.user, kind=kind)
-        else:
+        elif kind not in ticked and kind in declared:
             account_services.life_event_withdraw(actor=request.user, kind=kind)
     return redirect("portal:home")
 
