@@ -1,6 +1,7 @@
 """One case from submission to the end, on one node, in the ONLINE and PROXY modes."""
 
 import datetime as dt
+import json
 from io import StringIO
 
 import pytest
@@ -264,3 +265,44 @@ def test_tampering_breaks_the_chain_and_the_command_says_where(item, citizen, cq
     assert broken.seq == 2
     with pytest.raises(CommandError, match="event 2"):
         call_command("audit", "verify", "--case", case.number)
+
+
+def test_personal_fields_of_the_form_are_stored_encrypted_and_shown_masked(item, citizen) -> None:
+    from django.db import connection
+
+    from tongban.cases.personal import reveal
+
+    case = _submit(citizen, item)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT form_data FROM cases_case WHERE id = %s", [case.pk])
+        raw = cursor.fetchone()[0]
+    stored = json.loads(raw) if isinstance(raw, str) else raw
+    assert citizen.id_number not in json.dumps(stored, ensure_ascii=False)
+    assert citizen.phone not in json.dumps(stored, ensure_ascii=False)
+    assert set(stored["id_number"]) == {"x-encrypted"}
+    assert stored["statement"].startswith("申请学历公证")  # the statement is not personal
+    shown = reveal(case.scenario.form_schema, case.form_data)
+    assert shown["id_number"] == citizen.id_number_masked
+    assert shown["phone"] == citizen.phone_masked
+    assert (
+        reveal(case.scenario.form_schema, case.form_data, masked=False)["id_number"]
+        == citizen.id_number
+    )
+
+
+def test_withdrawing_a_paused_case_ends_the_pause(item, citizen, cq_reviewer) -> None:
+    """Found by the state machine: leaving a paused state other than by resume left the clock
+    paused on a closed case."""
+    case = _submit(citizen, item)
+    for action, payload in [
+        ("accept", {}),
+        ("begin_review", {}),
+        ("pause", {"kind": "testing", "reason": "送检"}),
+    ]:
+        services.case_act(
+            actor=cq_reviewer.user, number=case.number, action=action, payload=payload
+        )
+    case = services.case_act(actor=citizen.user, number=case.number, action="withdraw")
+    assert case.state == "withdrawn"
+    assert not case.pauses.filter(ended_on__isnull=True).exists()
+    assert case_clock(case).paused is False

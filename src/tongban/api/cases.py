@@ -12,6 +12,7 @@ from ninja.security import django_auth
 
 from tongban.cases import selectors, services, workflow
 from tongban.cases.models import Case, CaseEvent
+from tongban.cases.personal import reveal
 from tongban.core.errors import DomainError, ValidationFailed
 from tongban.core.masking import mask_name
 
@@ -127,7 +128,7 @@ def _detail(case: Case, actor: Any) -> dict[str, Any]:
     return {
         **_summary(case),
         "scenario_key": case.scenario.key,
-        "form_data": case.form_data,
+        "form_data": reveal(case.scenario.form_schema, case.form_data),
         "clock": selectors.case_clock(case).__dict__,
         "allowed_actions": [
             {"action": name, "label": flow.actions[name].label}

@@ -18,6 +18,7 @@ from tongban.accounts.permissions import Scope, require_login, staff_scope
 from tongban.accounts.selectors import person_find_by_id_number, person_for_user
 from tongban.cases import chain, workflow
 from tongban.cases.models import Case, CaseEvent, CaseMode, CasePause, CaseSequence, PauseKind
+from tongban.cases.personal import protect
 from tongban.catalog.forms import form_errors
 from tongban.catalog.models import Implementation, ServiceItem
 from tongban.catalog.selectors import version_current
@@ -122,7 +123,7 @@ def case_submit(
             applicant_person=None if enterprise else applicant,
             applicant_enterprise=enterprise,
             agent=applicant if enterprise else None,
-            form_data=form_data,
+            form_data=protect(scenario.form_schema, form_data),
             receiving_division_id=receiving_division,
             receiving_window=window,
             received_by=clerk,
@@ -234,6 +235,9 @@ def case_act(
         before = case.state
         today = timezone.localdate()
         _apply_clock(case, step, payload, today)
+        if step.target is not None and step.target != before and step.clock != "stop":
+            # Leaving a paused state any way (resume, withdrawal, a decision) ends the pause.
+            _close_open_pause(case, today)
         if step.target is not None:
             case.state = step.target
         if step.side == "authority" and isinstance(role, Staff) and case.assignee_id is None:
@@ -321,15 +325,7 @@ def _apply_clock(
             started_on=today,
         )
     elif step.clock == "resume":
-        pause = case.pauses.filter(ended_on__isnull=True).order_by("-started_on").first()
-        if pause is not None:
-            # Both ends included: the pause covers up to yesterday; a same-day pause is void.
-            last = today - dt.timedelta(days=1)
-            if last < pause.started_on:
-                pause.delete()
-            else:
-                pause.ended_on = last
-                pause.save(update_fields=["ended_on"])
+        _close_open_pause(case, today)
     elif step.clock == "extend":
         if case.extension_days:
             raise Conflict(
@@ -341,6 +337,19 @@ def _apply_clock(
         case.decided_at = timezone.now()
         if step.target == "approved":
             case.approved_on = today
+
+
+def _close_open_pause(case: Case, today: dt.date) -> None:
+    pause = case.pauses.filter(ended_on__isnull=True).order_by("-started_on").first()
+    if pause is None:
+        return
+    # Both ends included: the pause covers up to yesterday; a same-day pause is void.
+    last = today - dt.timedelta(days=1)
+    if last < pause.started_on:
+        pause.delete()
+    else:
+        pause.ended_on = last
+        pause.save(update_fields=["ended_on"])
 
 
 def _role_label(role: Staff | str, step: workflow.Action) -> str:
