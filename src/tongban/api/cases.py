@@ -6,7 +6,8 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import File, Form, Router, Schema
+from ninja.files import UploadedFile
 from ninja.responses import Status
 from ninja.security import django_auth
 
@@ -193,6 +194,46 @@ def act_on_case(request: HttpRequest, number: str, action: str) -> dict[str, Any
         raise ValidationFailed(fields={"body": _("Expected an object.")})
     case = services.case_act(actor=request.user, number=number, action=action, payload=details)
     return _detail(case, request.user)
+
+
+class MaterialOut(Schema):
+    id: int
+    spec_key: str
+    spec_name: str
+    source: str
+    original_name: str
+    content_type: str
+    size: int
+    sha256: str
+    scan_status: str
+    original_to_post: bool
+
+
+@router.post("/{number}/materials", response={201: MaterialOut}, auth=django_auth)
+def upload_material(
+    request: HttpRequest, number: str, spec_key: Form[str], file: File[UploadedFile]
+) -> Status[dict[str, Any]]:
+    """Upload a file for one of the scenario's materials (multipart: spec_key, file). PDF,
+    JPEG, PNG or OFD; the content must match the extension."""
+    selectors.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
+    material = services.material_upload(
+        actor=request.user, number=number, spec_key=spec_key, upload=file
+    )
+    return Status(
+        201,
+        {
+            "id": material.pk,
+            "spec_key": material.spec.key,
+            "spec_name": material.spec.name,
+            "source": material.source,
+            "original_name": material.original_name,
+            "content_type": material.content_type,
+            "size": material.size,
+            "sha256": material.sha256,
+            "scan_status": material.scan_status,
+            "original_to_post": material.original_to_post,
+        },
+    )
 
 
 @router.get("/{number}/events", response=list[EventOut], auth=django_auth)

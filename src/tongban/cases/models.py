@@ -245,3 +245,50 @@ class CaseSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}{self.day:%Y%m%d} → {self.last}"
+
+
+class MaterialSource(models.TextChoices):
+    UPLOAD = "upload", _("uploaded file")
+    LICENSE = "license", _("electronic licence")
+    DATASHARE = "datashare", _("data-sharing check")
+
+
+class Material(models.Model):
+    """What was handed in for one material spec: a file, or a reference to an e-licence or a
+    data-sharing check that replaces the paper (filled in by later issues)."""
+
+    case = models.ForeignKey(
+        Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="materials"
+    )
+    spec = models.ForeignKey(
+        "catalog.MaterialSpec",
+        verbose_name=_("material"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    source = models.CharField(_("source"), max_length=16, choices=MaterialSource.choices)
+    # Built from internal ids only (cases/<case id>/<uuid>.<kind>), never from the upload name.
+    path = models.CharField(_("stored at"), max_length=255, blank=True)
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    content_type = models.CharField(_("type"), max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    reference = models.CharField(_("licence or check reference"), max_length=255, blank=True)
+    scan_status = models.CharField(_("virus scan"), max_length=16, default="not_scanned")
+    original_to_post = models.BooleanField(_("original to be posted"), default=False)
+    uploaded_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("uploaded by"),
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("submitted material")
+        verbose_name_plural = _("submitted materials")
+        ordering = ["case_id", "uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.spec.name} ({self.get_source_display()})"

@@ -120,6 +120,13 @@ def case_clock(case: Case, *, today: dt.date | None = None) -> Clock:
     return Clock(case.accepted_on, promised_due, legal_due, used, left, paused, flag)
 
 
+_EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料"}
+
+
+# Events that are not workflow actions.
+_EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料"}
+
+
 def public_view(*, number: str, code: str) -> dict[str, Any]:
     """办件查询 without login: state and timeline, no personal data. A wrong code is a 404,
     exactly like an unknown number."""
@@ -131,9 +138,8 @@ def public_view(*, number: str, code: str) -> dict[str, Any]:
         {
             "at": event.at,
             "action": event.action,
-            "label": flow.actions[event.action].label
-            if event.action in flow.actions
-            else "提交申请",
+            "label": _EVENT_LABELS.get(event.action)
+            or (flow.actions[event.action].label if event.action in flow.actions else event.action),
             "state": event.to_state,
             "state_label": flow.states.get(event.to_state, event.to_state),
         }

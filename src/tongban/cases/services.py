@@ -4,10 +4,18 @@ lock the case row, check actor and state, write, append the chained event, work 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
+import os
 import secrets
+import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -16,8 +24,17 @@ from django.utils.translation import gettext_lazy as _
 from tongban.accounts.models import Enterprise, MemberRole, Person, Staff, StaffRole
 from tongban.accounts.permissions import Scope, require_login, staff_scope
 from tongban.accounts.selectors import person_find_by_id_number, person_for_user
-from tongban.cases import chain, workflow
-from tongban.cases.models import Case, CaseEvent, CaseMode, CasePause, CaseSequence, PauseKind
+from tongban.cases import chain, files, scanning, workflow
+from tongban.cases.models import (
+    Case,
+    CaseEvent,
+    CaseMode,
+    CasePause,
+    CaseSequence,
+    Material,
+    MaterialSource,
+    PauseKind,
+)
 from tongban.cases.personal import protect
 from tongban.catalog.forms import form_errors
 from tongban.catalog.models import Implementation, ServiceItem
@@ -418,3 +435,122 @@ def actions_for(*, actor: Any, case: Case) -> list[str]:
             continue
         allowed.append(name)
     return allowed
+
+
+# Materials ----------------------------------------------------------------------------------
+
+# States in which the receiving side may still add papers.
+_UPLOAD_STATES = frozenset({"submitted", "awaiting_supplement", "received"})
+
+
+def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> Material:
+    """Attach a file for one of the scenario's material specs.
+
+    ``upload`` is a Django UploadedFile (``name``, ``size``, ``chunks()``). The file must be
+    within the size limit, its first bytes must say PDF, JPEG, PNG or OFD, its extension must
+    agree, and the spec must accept that kind. Stored under a path built from internal ids,
+    with its SHA-256; the antivirus hook runs before the record is written.
+    """
+    require_login(actor)
+    case = Case.objects.select_related("scenario").filter(number=number).first()
+    if case is None:
+        raise NotFound(_("No case has this number."))
+    person = person_for_user(actor)
+    is_applicant = person is not None and _acts_for_applicant(person, case)
+    is_clerk = False
+    if not is_applicant:
+        try:
+            scope = staff_scope(actor, (StaffRole.WINDOW_CLERK,))
+            is_clerk = case.mode == CaseMode.PROXY and scope.covers_division(
+                case.receiving_division_id
+            )
+        except DomainError:
+            is_clerk = False
+    if not (is_applicant or is_clerk):
+        raise Forbidden(
+            _("Only the applicant, their agent or the receiving window can add materials.")
+        )
+    if case.state not in _UPLOAD_STATES:
+        raise Conflict(_("Materials can no longer be added to this case."), code="materials_closed")
+    spec = case.scenario.materials.filter(key=spec_key).first()
+    if spec is None:
+        raise ValidationFailed(fields={"spec_key": _("This situation asks for no such material.")})
+
+    limit = getattr(settings, "TONGBAN_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    name = os.path.basename(str(getattr(upload, "name", "") or ""))[:255]
+    if not upload or getattr(upload, "size", 0) <= 0:
+        raise ValidationFailed(fields={"file": _("The file is empty.")})
+    if upload.size > limit:
+        raise ValidationFailed(
+            fields={
+                "file": _("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
+            }
+        )
+    digest = hashlib.sha256()
+    buffer = io.BytesIO()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+        buffer.write(chunk)
+        if buffer.tell() > limit:  # the declared size lied
+            raise ValidationFailed(
+                fields={
+                    "file": _("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
+                }
+            )
+    content = buffer.getvalue()
+    kind = files.sniff_bytes(content)
+    claimed = files.extension_kind(name)
+    if kind is None or claimed != kind:
+        raise ValidationFailed(
+            fields={
+                "file": _("The file is not what its name says; send a PDF, JPEG, PNG or OFD file.")
+            }
+        )
+    accepted = {files.EXTENSIONS.get(t, t) for t in spec.accepted_types}
+    if accepted and kind not in accepted:
+        raise ValidationFailed(
+            fields={
+                "file": _("This material accepts: %(types)s.")
+                % {"types": ", ".join(spec.accepted_types)}
+            }
+        )
+
+    relative = f"cases/{case.pk}/{uuid.uuid4().hex}.{kind}"
+    stored = default_storage.save(relative, ContentFile(content))
+    try:
+        result = scanning.scanner().scan(Path(default_storage.path(stored)))
+        if result.status == "infected":
+            raise ValidationFailed(fields={"file": _("The file was refused by the virus scanner.")})
+        with transaction.atomic():
+            locked = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+            if locked.state not in _UPLOAD_STATES:
+                raise Conflict(
+                    _("Materials can no longer be added to this case."), code="materials_closed"
+                )
+            material = Material.objects.create(
+                case=locked,
+                spec=spec,
+                source=MaterialSource.UPLOAD,
+                path=stored,
+                original_name=name,
+                content_type=files.CONTENT_TYPES[kind],
+                size=len(content),
+                sha256=digest.hexdigest(),
+                scan_status=result.status,
+                original_to_post=spec.original_required,
+                uploaded_by=actor,
+            )
+            _append_event(
+                locked,
+                actor=actor,
+                role="applicant" if is_applicant else "window_clerk",
+                action="attach",
+                from_state=locked.state,
+                to_state=locked.state,
+                payload={"material": spec.key, "sha256": material.sha256, "size": material.size},
+            )
+    except BaseException:
+        default_storage.delete(stored)  # no orphan file when the record is not written
+        raise
+    log.info("case.material_added", case_id=case.pk, material_id=material.pk)
+    return material
