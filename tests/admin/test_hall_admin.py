@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import pytest
-from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 
+from tests.admin_forms import form_data
 from tongban.accounts.models import Staff
 from tongban.core.audit import SYSTEM
 from tongban.core.models import AuditEntry
@@ -34,39 +31,11 @@ def hall() -> ServiceHall:
     )
 
 
-def _as_post(value: Any) -> Any:
-    if value is None or value is False:
-        return None
-    if value is True:
-        return "on"
-    if isinstance(value, Model):
-        return str(value.pk)
-    if isinstance(value, list | tuple):
-        return [_as_post(item) for item in value]
-    if isinstance(value, dt.time):
-        return value.strftime("%H:%M:%S")
-    return str(value)
-
-
-def _form_data(response: Any) -> dict[str, Any]:
-    """What a browser would post back from a rendered admin change page, unchanged."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms += [inline.formset.management_form, *inline.formset.forms]
-    data: dict[str, Any] = {}
-    for form in forms:
-        for name in form.fields:
-            value = _as_post(form[name].value())
-            if value is not None:
-                data[form.add_prefix(name)] = value
-    return data
-
-
 def test_editing_the_name_and_adding_a_window_is_audited(
     admin_ui: Client, platform_admin: Staff, hall: ServiceHall
 ) -> None:
     url = reverse("admin:regions_servicehall_change", args=[hall.pk])
-    data = _form_data(admin_ui.get(url))
+    data = form_data(admin_ui.get(url))
     assert data["windows-TOTAL_FORMS"] == "1"
     department = Department.objects.get(key="cq-public-security")
     data |= {
@@ -103,7 +72,7 @@ def test_editing_the_name_and_adding_a_window_is_audited(
 
 def test_changing_and_deleting_inline_rows_is_audited(admin_ui: Client, hall: ServiceHall) -> None:
     url = reverse("admin:regions_servicehall_change", args=[hall.pk])
-    data = _form_data(admin_ui.get(url))
+    data = form_data(admin_ui.get(url))
     window = Window.objects.get(hall=hall)
     assert data["windows-0-id"] == str(window.pk)
     data["windows-0-name"] = "综合受理窗口"

@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.admin_forms import form_data
 from tests.factories import StaffFactory
 from tongban.accounts.models import Staff
 from tongban.catalog.models import CatalogVersion, ServiceItem, VersionStatus
@@ -46,33 +47,6 @@ def item(version: CatalogVersion, name: str = "学历公证") -> ServiceItem:
 def change_url(obj: Model) -> str:
     meta = obj._meta
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
-
-
-def _as_post(value: Any) -> Any:
-    if value is None or value is False:
-        return None
-    if value is True:
-        return "on"
-    if isinstance(value, Model):
-        return str(value.pk)
-    if isinstance(value, list | tuple):
-        return [_as_post(entry) for entry in value]
-    return str(value)
-
-
-def form_data(response: Any) -> dict[str, Any]:
-    """What a browser posts back from a rendered admin change page, unchanged: the main form,
-    then each inline's management form and rows, under their prefixes."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms += [inline.formset.management_form, *inline.formset.forms]
-    data: dict[str, Any] = {}
-    for form in forms:
-        for name in form.fields:
-            value = _as_post(form[name].value())
-            if value is not None:
-                data[form.add_prefix(name)] = value
-    return data
 
 
 def run_action(client: Client, action: str, version: CatalogVersion) -> Any:
