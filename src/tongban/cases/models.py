@@ -292,3 +292,26 @@ class Material(models.Model):
 
     def __str__(self) -> str:
         return f"{self.spec.name} ({self.get_source_display()})"
+
+
+class CaseAlert(models.Model):
+    """A case close to (yellow) or past (red) its promised limit, raised by the periodic tick
+    for the workbench and supervisors; one row per case and level."""
+
+    case = models.ForeignKey(
+        Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="alerts"
+    )
+    level = models.CharField(_("level"), max_length=8)
+    raised_on = models.DateField(_("raised on"))
+    days_left = models.IntegerField(_("working days left"))
+
+    class Meta:
+        verbose_name = _("deadline alert")
+        verbose_name_plural = _("deadline alerts")
+        ordering = ["-raised_on", "case_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "level"], name="case_alert_once_per_level")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.level}"

@@ -24,9 +24,10 @@ from django.utils.translation import gettext_lazy as _
 from tongban.accounts.models import Enterprise, MemberRole, Person, Staff, StaffRole
 from tongban.accounts.permissions import Scope, require_login, staff_scope
 from tongban.accounts.selectors import person_find_by_id_number, person_for_user
-from tongban.cases import chain, files, scanning, workflow
+from tongban.cases import chain, files, scanning, workdays, workflow
 from tongban.cases.models import (
     Case,
+    CaseAlert,
     CaseEvent,
     CaseMode,
     CasePause,
@@ -39,6 +40,7 @@ from tongban.cases.personal import protect
 from tongban.catalog.forms import form_errors
 from tongban.catalog.models import Implementation, ServiceItem
 from tongban.catalog.selectors import version_current
+from tongban.core.audit import SYSTEM
 from tongban.core.errors import (
     Conflict,
     DomainError,
@@ -554,3 +556,90 @@ def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> M
         raise
     log.info("case.material_added", case_id=case.pk, material_id=material.pk)
     return material
+
+
+# The periodic tick --------------------------------------------------------------------------
+
+# 行政许可法 art. 32: no notice to supplement within 5 (working) days of receipt → accepted on
+# the day of receipt.
+DEEMED_ACCEPTANCE_DAYS = 5
+
+
+def cases_deem_accepted(*, today: dt.date | None = None) -> list[str]:
+    """Accept, as the law deems them accepted, cases left without a supplement notice or an
+    intake decision for more than 5 working days since they (last) reached the authority."""
+    from tongban.cases.selectors import work_calendar
+
+    today = today or timezone.localdate()
+    calendar = work_calendar()
+    done = []
+    for case in Case.objects.filter(state="submitted").order_by("pk"):
+        arrived = (
+            case.events.filter(to_state="submitted")
+            .order_by("-seq")
+            .values_list("at", flat=True)
+            .first()
+        )
+        if arrived is None:
+            continue
+        received = timezone.localtime(arrived).date()
+        try:
+            deadline = calendar.due_date(received, DEEMED_ACCEPTANCE_DAYS)
+        except workdays.CalendarGap as gap:
+            log.error("case.calendar_gap", case_id=case.pk, year=gap.year)
+            continue
+        if today <= deadline:
+            continue
+        with transaction.atomic():
+            locked = (
+                Case.objects.select_for_update(of=("self",))
+                .select_related("implementation")
+                .get(pk=case.pk)
+            )
+            if locked.state != "submitted":
+                continue
+            flow = workflow.load(locked.workflow)
+            step = flow.actions["accept"]
+            _apply_clock(
+                locked,
+                step,
+                payload := {"deemed": True, "received_on": received.isoformat()},
+                received,
+            )
+            locked.state = step.target or locked.state
+            locked.save()
+            _append_event(
+                locked,
+                actor=SYSTEM,
+                role="system",
+                action="accept",
+                from_state="submitted",
+                to_state=locked.state,
+                payload=payload,
+            )
+        done.append(locked.number)
+        log.info("case.deemed_accepted", case_id=locked.pk)
+    return done
+
+
+def cases_raise_alerts(*, today: dt.date | None = None) -> int:
+    """Record yellow and red deadline alerts for open cases (once per case and level)."""
+    from tongban.cases.selectors import case_clock
+
+    today = today or timezone.localdate()
+    raised = 0
+    open_cases = Case.objects.filter(
+        accepted_on__isnull=False, decided_at__isnull=True, closed_at__isnull=True
+    )
+    for case in open_cases.prefetch_related("pauses").order_by("pk"):
+        clock = case_clock(case, today=today)
+        if clock.flag and clock.left is not None:
+            _alert, created = CaseAlert.objects.get_or_create(
+                case=case, level=clock.flag, defaults={"raised_on": today, "days_left": clock.left}
+            )
+            if created:
+                raised += 1
+                log.warning(
+                    "case.deadline_alert", case_id=case.pk, level=clock.flag, days_left=clock.left
+                )
+    return raised

@@ -82,6 +82,8 @@ class Command(BaseCommand):
         }
         if not options["no_worker"]:
             commands["worker"] = [sys.executable, "-m", "tongban", "worker"]
+            # Deemed acceptance and deadline alerts, hourly.
+            commands["tick"] = [sys.executable, "-m", "tongban", "cases", "tick", "--every", "3600"]
 
         children = {name: subprocess.Popen(argv, env=env) for name, argv in commands.items()}  # noqa: S603
         log.info(
