@@ -169,3 +169,42 @@ def chain_break(case: Case) -> chain.Break | None:
         chain.Link(seq=e.seq, prev_hash=e.prev_hash, hash=e.hash, body=event_body(e))
         for e in events
     )
+
+
+NOTICE_TITLES = {
+    "acceptance": "受理通知书",
+    "rejection": "不予受理通知书",
+    "supplement": "补正材料通知书",
+    "approval": "准予行政许可决定书",
+    "denial": "不予行政许可决定书",
+}
+
+
+def case_notice(*, case: Case, kind: str) -> dict[str, Any]:
+    """What a printable notice says: taken from the event of the action that produces it (the
+    workflow data names it); NotFound until that action has happened."""
+    flow = workflow.load(case.workflow)
+    actions = [name for name, action in flow.actions.items() if action.notice == kind]
+    event = case.events.filter(action__in=actions).order_by("-seq").first() if actions else None
+    if kind not in NOTICE_TITLES or event is None:
+        raise NotFound(_("This case has no such notice yet."))
+    applicant = (
+        case.applicant_enterprise.name
+        if case.applicant_enterprise is not None
+        else case.applicant_person.name
+        if case.applicant_person is not None
+        else ""
+    )
+    return {
+        "title": NOTICE_TITLES[kind],
+        "kind": kind,
+        "case": case,
+        "applicant": applicant,
+        "item": case.item.name,
+        "department": case.authority_department.name,
+        "date": timezone.localtime(event.at).date(),
+        "payload": event.payload,
+        "clock": case_clock(case),
+        "seq": event.seq,
+        "hash": event.hash,
+    }

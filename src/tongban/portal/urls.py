@@ -11,4 +11,5 @@ urlpatterns = [
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("me/life-events/", views.life_events, name="life_events"),
+    path("cases/<str:number>/notices/<slug:kind>/", views.case_notice, name="case_notice"),
 ]

@@ -139,3 +139,12 @@ def guide(request: HttpRequest, code: str) -> HttpResponse:
         "portal/guide.html",
         {"item": item, "implementations": implementations, "version": version},
     )
+
+
+@login_required
+def case_notice(request: HttpRequest, number: str, kind: str) -> HttpResponse:
+    """A printable notice of a case, for its applicant and the staff who may see it."""
+    from tongban.cases import selectors as cases
+
+    case = cases.case_get(actor=request.user, number=number)
+    return render(request, "cases/notice.html", cases.case_notice(case=case, kind=kind))
