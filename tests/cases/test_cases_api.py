@@ -113,3 +113,23 @@ def test_bad_submissions_are_400s_naming_the_field(api, item, citizen) -> None:
 def test_anonymous_callers_are_401(api) -> None:
     assert api.get("/api/v1/cases").status_code == 401
     assert _post(api, "/api/v1/cases", {}).status_code == 401
+
+
+def test_a_national_supervisor_sees_cases_everywhere(api, item, citizen) -> None:
+    """The national jurisdiction (100000) contains every division: its code prefix is empty."""
+    login(api, citizen.user)
+    number = _post(
+        api,
+        "/api/v1/cases",
+        {
+            "item_code": item.code,
+            "scenario_key": "general",
+            "authority_division": "500000",
+            "form_data": form_for(citizen),
+        },
+    ).json()["number"]
+    national = StaffFactory(
+        supervisor=True, department_key="cn-general-office", jurisdiction_code="100000"
+    )
+    login(api, national.user)
+    assert [c["number"] for c in api.get("/api/v1/cases").json()["items"]] == [number]

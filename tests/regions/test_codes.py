@@ -32,3 +32,11 @@ def test_well_formed(code: str, ok: bool) -> None:
 def test_province_of() -> None:
     assert codes.province_of("510104") == "510000"
     assert codes.province_of("100000") == "100000"
+
+
+@pytest.mark.parametrize(
+    ("code", "prefix"),
+    [("100000", ""), ("500000", "50"), ("510100", "5101"), ("500103", "500103")],
+)
+def test_shared_prefix(code: str, prefix: str) -> None:
+    assert codes.shared_prefix(code) == prefix

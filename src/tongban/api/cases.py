@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from django.http import HttpRequest
@@ -11,15 +10,15 @@ from ninja.files import UploadedFile
 from ninja.responses import Status
 from ninja.security import django_auth
 
+from tongban.api.common import check_paging, json_body
 from tongban.cases import selectors, services, workflow
 from tongban.cases.models import Case, CaseEvent
 from tongban.cases.personal import reveal
-from tongban.core.errors import DomainError, ValidationFailed
+from tongban.core.errors import ValidationFailed
 from tongban.core.masking import mask_name
 
 router = Router(tags=["cases"])
 public_router = Router(tags=["public"])
-MAX_LIMIT = 200
 
 
 class CaseIn(Schema):
@@ -151,10 +150,7 @@ def list_cases(
     request: HttpRequest, state: str | None = None, limit: int = 20, offset: int = 0
 ) -> dict[str, Any]:
     """Your own cases, and for staff the cases of their jurisdiction (their queue)."""
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise ValidationFailed(
-            fields={"limit": _("Choose a limit from 1 to %(n)d.") % {"n": MAX_LIMIT}}
-        )
+    check_paging(limit, offset)
     queryset = selectors.visible_cases(actor=request.user).select_related(
         "applicant_person", "item", "authority_department"
     )
@@ -186,10 +182,7 @@ def get_case(request: HttpRequest, number: str) -> dict[str, Any]:
 def act_on_case(request: HttpRequest, number: str, action: str) -> dict[str, Any]:
     """Take a workflow action. 409 names the actions possible in the current state."""
     selectors.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
-    try:
-        details = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError):
-        raise DomainError(_("The request body is not valid JSON."), code="invalid_body") from None
+    details = json_body(request, default={})
     if not isinstance(details, dict):
         raise ValidationFailed(fields={"body": _("Expected an object.")})
     case = services.case_act(actor=request.user, number=number, action=action, payload=details)

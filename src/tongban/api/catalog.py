@@ -1,32 +1,19 @@
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema
 from ninja.security import django_auth
 
 from tongban.accounts import selectors as account_selectors
+from tongban.api.common import MAX_LIMIT, check_paging, json_body
 from tongban.catalog import push, selectors, services
 from tongban.catalog.forms import form_errors
 from tongban.catalog.models import CatalogVersion, Implementation, ServiceItem, Theme
 from tongban.catalog.search import MAX_QUERY_LENGTH
-from tongban.core.errors import DomainError, Message, NotFound, ValidationFailed
+from tongban.core.errors import NotFound, ValidationFailed
 
 router = Router(tags=["catalog"])
-MAX_LIMIT = 200
-MAX_OFFSET = 1_000_000
-
-
-def _bounded(limit: int, offset: int = 0) -> None:
-    fields: dict[str, Message] = {}
-    if not 1 <= limit <= MAX_LIMIT:
-        fields["limit"] = _("Choose a limit from 1 to %(n)d.") % {"n": MAX_LIMIT}
-    if not 0 <= offset <= MAX_OFFSET:
-        fields["offset"] = _("Choose an offset from 0 to %(n)d.") % {"n": MAX_OFFSET}
-    if fields:
-        raise ValidationFailed(fields=fields)
 
 
 def _version(request: HttpRequest, number: int | None) -> CatalogVersion:
@@ -202,7 +189,7 @@ def list_items(
 ) -> dict[str, object]:
     """Items of a catalogue version (the one in force by default), filtered; with ``q`` they
     come in search order, best first."""
-    _bounded(limit, offset)
+    check_paging(limit, offset)
     catalog_version = _version(request, version)
     filters = selectors.ItemFilters(
         mode=mode, batch=batch, theme=theme, department=department, jurisdiction=jurisdiction
@@ -238,7 +225,7 @@ def get_item(request: HttpRequest, code: str, version: int | None = None) -> Ser
 def search(
     request: HttpRequest, q: str = "", limit: int = 10, version: int | None = None
 ) -> dict[str, object]:
-    _bounded(limit)
+    check_paging(limit)
     catalog_version = _version(request, version)
     hits = selectors.search_index(version=catalog_version).search(_query(q) or "", limit=limit)
     return {"version": catalog_version.number, "results": hits}
@@ -317,10 +304,7 @@ def check_form(request: HttpRequest, code: str, key: str) -> dict[str, bool]:
         raise NotFound(_("This item has no such situation."))
     # The body is free-form by design (each scenario has its own schema), so it is read here
     # rather than declared as a ninja schema.
-    try:
-        data = json.loads(request.body or b"null")
-    except (ValueError, RecursionError):
-        raise DomainError(_("The request body is not valid JSON."), code="invalid_body") from None
+    data = json_body(request, default=None)
     errors = form_errors(scenario.form_schema, data)
     if errors:
         raise ValidationFailed(fields=errors)

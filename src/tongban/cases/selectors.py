@@ -17,6 +17,7 @@ from tongban.cases import chain, workflow
 from tongban.cases.models import CalendarEntry, Case, CaseEvent
 from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
 from tongban.core.errors import DomainError, NotFound
+from tongban.regions.codes import shared_prefix
 
 
 def work_calendar() -> WorkCalendar:
@@ -58,20 +59,11 @@ def visible_cases(*, actor: Any) -> QuerySet[Case]:
     staff = scope.staff
     assert staff is not None
     jurisdiction = staff.jurisdiction.code
-    area = Q(receiving_division__code__startswith=_prefix(jurisdiction)) | Q(
+    area = Q(receiving_division__code__startswith=shared_prefix(jurisdiction)) | Q(
         authority_department_id=staff.department_id,
-        authority_division__code__startswith=_prefix(jurisdiction),
+        authority_division__code__startswith=shared_prefix(jurisdiction),
     )
     return queryset.filter(mine | area).distinct()
-
-
-def _prefix(code: str) -> str:
-    """The code prefix every division inside ``code`` shares (GB/T 2260 structure)."""
-    if code.endswith("0000"):
-        return code[:2]
-    if code.endswith("00"):
-        return code[:4]
-    return code
 
 
 def case_get(*, actor: Any, number: str) -> Case:

@@ -23,7 +23,11 @@ from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts.models import Enterprise, MemberRole, Person, Staff, StaffRole
 from tongban.accounts.permissions import Scope, require_login, staff_scope
-from tongban.accounts.selectors import person_find_by_id_number, person_for_user
+from tongban.accounts.selectors import (
+    person_and_enterprise,
+    person_find_by_id_number,
+    person_for_user,
+)
 from tongban.cases import chain, files, scanning, workdays, workflow
 from tongban.cases.models import (
     Case,
@@ -191,16 +195,7 @@ def _intake_parties(
                     fields={"window_id": _("Not a window of your jurisdiction.")}
                 )
         return applicant, None, scope.staff, scope.staff.jurisdiction_id, window
-    person = person_for_user(actor)
-    if person is None:
-        raise Forbidden(_("Only a registered person can do this."))
-    enterprise = None
-    if enterprise_uscc:
-        enterprise = Enterprise.objects.filter(
-            uscc=enterprise_uscc.strip().upper(), members__person=person
-        ).first()
-        if enterprise is None:
-            raise Forbidden(_("You do not act for this enterprise."))
+    person, enterprise = person_and_enterprise(user=actor, enterprise_uscc=enterprise_uscc or None)
     from django.conf import settings
 
     return person, enterprise, None, settings.TONGBAN_NODE_CODE, None

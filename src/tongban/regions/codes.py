@@ -30,8 +30,17 @@ def contains(outer: str, inner: str) -> bool:
         return True
     if inner == NATIONAL_CODE:
         return False
-    if outer.endswith("0000"):
-        return inner[:2] == outer[:2]
-    if outer.endswith("00"):
-        return inner[:4] == outer[:4]
-    return False
+    prefix = shared_prefix(outer)
+    return prefix != outer and inner.startswith(prefix)
+
+
+def shared_prefix(code: str) -> str:
+    """The code prefix every division inside ``code`` starts with: "" for the nation, two
+    digits for a province, four for a prefecture, the whole code for a county."""
+    if code == NATIONAL_CODE:
+        return ""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
