@@ -35,3 +35,26 @@ def form_for(person: Any) -> dict[str, str]:
         "phone": person.phone,
         "statement": "申请学历公证，用于在外省办理落户。",
     }
+
+
+PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+# What a window clerk records before forwarding a case of the generic scenario.
+FORWARD = {
+    "identity": {"method": "id_card_reader", "document": "resident_id_card", "holder": "applicant"},
+    "checklist": {"identity": "present"},
+}
+
+
+def scan_identity(clerk_user: Any, number: str) -> None:
+    """The clerk scans the applicant's ID card in (the generic scenario's one material)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tongban.cases import services
+
+    services.material_upload(
+        actor=clerk_user,
+        number=number,
+        spec_key="identity",
+        upload=SimpleUploadedFile("id-card.pdf", PDF, content_type="application/pdf"),
+    )

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from tests.cases.conftest import form_for
+from tests.cases.conftest import FORWARD, form_for, scan_identity
 from tests.factories import PersonFactory, StaffFactory
 from tongban.cases import services
 from tongban.cases.models import Case, CaseEvent
@@ -173,16 +173,18 @@ def test_a_proxy_case_is_received_here_and_decided_there(item, citizen) -> None:
             actor=chengdu.user,
             number=case.number,
             action="forward",
-            payload={"identity_checked": True},
+            payload=FORWARD,
         )
     with pytest.raises(ValidationFailed):
         services.case_act(actor=clerk.user, number=case.number, action="forward")
-    services.case_act(
-        actor=clerk.user,
-        number=case.number,
-        action="forward",
-        payload={"identity_checked": True, "method": "居民身份证原件"},
-    )
+    with pytest.raises(ValidationFailed) as unscanned:  # present on the checklist, not scanned
+        services.case_act(actor=clerk.user, number=case.number, action="forward", payload=FORWARD)
+    assert "checklist.identity" in unscanned.value.fields
+    scan_identity(clerk.user, case.number)
+    services.case_act(actor=clerk.user, number=case.number, action="forward", payload=FORWARD)
+    forward = case.events.get(action="forward")
+    assert forward.payload["identity"] == FORWARD["identity"]
+    assert forward.actor == clerk.user
     with pytest.raises(Forbidden):  # the clerk does not decide
         services.case_act(actor=clerk.user, number=case.number, action="accept")
     case = services.case_act(actor=chengdu.user, number=case.number, action="accept")

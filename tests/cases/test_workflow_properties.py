@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from tests.cases.conftest import form_for
+from tests.cases.conftest import FORWARD, form_for, scan_identity
 from tests.factories import PersonFactory, StaffFactory
 from tongban.cases import services, workflow
 from tongban.cases.models import Case
@@ -23,7 +23,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "pause": {"kind": "expert_review", "reason": "核查"},
     "extend": {"reason": "情况复杂"},
     "deny": {"reasons": "不符合条件"},
-    "forward": {"identity_checked": True},
+    "forward": FORWARD,
 }
 # Who, of the cast below, the workflow lets take each side's actions.
 SUCCESSES: dict[str, int] = {}
@@ -62,6 +62,7 @@ def machine_for(mode: str) -> type[RuleBasedStateMachine]:
                     mode="PROXY",
                     applicant_id_number=applicant.id_number,
                 )
+                scan_identity(self.cast["clerk"], self.case.number)
             else:
                 self.case = services.case_submit(
                     actor=applicant.user,

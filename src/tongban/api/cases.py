@@ -30,6 +30,7 @@ class CaseIn(Schema):
     enterprise_uscc: str | None = None
     applicant_id_number: str | None = None
     window_id: int | None = None
+    origin_division: str | None = None
 
 
 class ClockOut(Schema):
@@ -58,10 +59,29 @@ class CaseOut(Schema):
     accepted_on: dt.date | None
 
 
+class LegOut(Schema):
+    seq: int
+    key: str
+    label: str
+    place: str
+    place_label: str
+    division: str
+    division_name: str
+    department: str
+    node: str
+    state: str
+    state_label: str
+    input: dict[str, Any]
+    output: dict[str, Any]
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
 class CaseDetailOut(CaseOut):
     scenario_key: str
     form_data: dict[str, Any]
     clock: ClockOut
+    legs: list[LegOut]
     allowed_actions: list[dict[str, str]]
 
 
@@ -130,6 +150,7 @@ def _detail(case: Case, actor: Any) -> dict[str, Any]:
         "scenario_key": case.scenario.key,
         "form_data": reveal(case.scenario.form_schema, case.form_data),
         "clock": selectors.case_clock(case).__dict__,
+        "legs": [leg.__dict__ for leg in selectors.case_legs(case)],
         "allowed_actions": [
             {"action": name, "label": flow.actions[name].label}
             for name in services.actions_for(actor=actor, case=case)
@@ -227,6 +248,39 @@ def upload_material(
             "original_to_post": material.original_to_post,
         },
     )
+
+
+class ChecklistRowOut(Schema):
+    key: str
+    name: str
+    required: bool
+    original_required: bool
+    accepted_types: list[str]
+    uploaded: int
+    note: str
+
+
+class ChecklistOut(Schema):
+    materials: list[ChecklistRowOut]
+    identity_methods: dict[str, str]
+    identity_documents: dict[str, str]
+    identity_holders: dict[str, str]
+    results: dict[str, str]
+
+
+@router.get("/{number}/checklist", response=ChecklistOut, auth=django_auth)
+def formal_review_checklist(request: HttpRequest, number: str) -> dict[str, Any]:
+    """The window's formal review checklist (from the scenario's materials, with the files
+    scanned in so far) and the choices for the identity check; `forward` takes
+    {"identity": {"method", "document", "holder"}, "checklist": {material key: result}}."""
+    case = selectors.case_get(actor=request.user, number=number)
+    return {
+        "materials": [row.__dict__ for row in services.formal_review_checklist(case)],
+        "identity_methods": services.IDENTITY_METHODS,
+        "identity_documents": services.IDENTITY_DOCUMENTS,
+        "identity_holders": services.IDENTITY_HOLDERS,
+        "results": services.CHECK_RESULTS,
+    }
 
 
 @router.get("/{number}/events", response=list[EventOut], auth=django_auth)

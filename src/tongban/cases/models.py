@@ -162,6 +162,65 @@ class Case(models.Model):
         return self.number
 
 
+class LegState(models.TextChoices):
+    WAITING = "waiting", _("waiting")
+    ACTIVE = "active", _("in progress")
+    DONE = "done", _("done")
+    REFUSED = "refused", _("refused")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+class CaseLeg(models.Model):
+    """One jurisdiction's part of a JOINT case (多地联办), done in ``seq`` order: the leg plan
+    (data/legs/*.json) says who does what where; each leg's ``output`` is handed to the next
+    legs as their ``input``. ``node`` is the province node that serves the leg's division, so a
+    leg can later be carried out on another province's node."""
+
+    case = models.ForeignKey(
+        Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="legs"
+    )
+    seq = models.PositiveSmallIntegerField(_("order"))
+    key = models.CharField(_("leg"), max_length=64)
+    label = models.CharField(_("label"), max_length=128)
+    place = models.CharField(_("place"), max_length=32)
+    division = models.ForeignKey(
+        "regions.Division", verbose_name=_("division"), on_delete=models.PROTECT, related_name="+"
+    )
+    department = models.ForeignKey(
+        "regions.Department",
+        verbose_name=_("department"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    node = models.CharField(_("node"), max_length=6)
+    roles = models.JSONField(_("roles"), default=list)
+    state = models.CharField(
+        _("state"), max_length=16, choices=LegState.choices, default=LegState.WAITING
+    )
+    input = models.JSONField(_("handed over"), default=dict, blank=True)
+    output = models.JSONField(_("result"), default=dict, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    finished_by = models.ForeignKey(
+        "accounts.Staff",
+        verbose_name=_("finished by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("leg of a joint case")
+        verbose_name_plural = _("legs of joint cases")
+        ordering = ["case_id", "seq"]
+        indexes = [models.Index(fields=["department", "state"])]
+        constraints = [models.UniqueConstraint(fields=["case", "seq"], name="case_leg_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}/{self.seq} {self.label}"
+
+
 class PauseKind(models.TextChoices):
     SUPPLEMENT = "supplement", _("waiting for supplementary materials")
     HEARING = "hearing", _("hearing")

@@ -59,9 +59,17 @@ def visible_cases(*, actor: Any) -> QuerySet[Case]:
     staff = scope.staff
     assert staff is not None
     jurisdiction = staff.jurisdiction.code
-    area = Q(receiving_division__code__startswith=shared_prefix(jurisdiction)) | Q(
-        authority_department_id=staff.department_id,
-        authority_division__code__startswith=shared_prefix(jurisdiction),
+    prefix = shared_prefix(jurisdiction)
+    area = (
+        Q(receiving_division__code__startswith=prefix)
+        | Q(
+            authority_department_id=staff.department_id,
+            authority_division__code__startswith=prefix,
+        )
+        | Q(
+            legs__department_id=staff.department_id,
+            legs__division__code__startswith=prefix,
+        )
     )
     return queryset.filter(mine | area).distinct()
 
@@ -112,9 +120,6 @@ def case_clock(case: Case, *, today: dt.date | None = None) -> Clock:
     return Clock(case.accepted_on, promised_due, legal_due, used, left, paused, flag)
 
 
-_EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料"}
-
-
 # Events that are not workflow actions.
 _EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料"}
 
@@ -130,11 +135,11 @@ def public_view(*, number: str, code: str) -> dict[str, Any]:
         {
             "at": event.at,
             "action": event.action,
-            "label": _EVENT_LABELS.get(event.action)
-            or (flow.actions[event.action].label if event.action in flow.actions else event.action),
+            "label": event_label(flow, event, leg_labels),
             "state": event.to_state,
             "state_label": flow.states.get(event.to_state, event.to_state),
         }
+        for leg_labels in [dict(case.legs.values_list("key", "label"))]
         for event in case.events.order_by("seq")
     ]
     return {
@@ -144,6 +149,63 @@ def public_view(*, number: str, code: str) -> dict[str, Any]:
         "state_label": flow.states.get(case.state, case.state),
         "timeline": timeline,
     }
+
+
+def event_label(flow: workflow.Workflow, event: CaseEvent, leg_labels: dict[str, str]) -> str:
+    """What an event is called on timelines: the action's label, with the leg it concerns."""
+    label = _EVENT_LABELS.get(event.action) or (
+        flow.actions[event.action].label if event.action in flow.actions else event.action
+    )
+    leg = event.payload.get("leg") if isinstance(event.payload, dict) else None
+    if leg in leg_labels:
+        label = f"{label}：{leg_labels[leg]}"
+    return label
+
+
+@dataclass(frozen=True)
+class LegView:
+    seq: int
+    key: str
+    label: str
+    place: str
+    place_label: str
+    division: str
+    division_name: str
+    department: str
+    node: str
+    state: str
+    state_label: str
+    input: dict[str, Any]
+    output: dict[str, Any]
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+def case_legs(case: Case) -> list[LegView]:
+    """The legs of a JOINT case in order (empty for other modes)."""
+    from tongban.cases.legs import plan_for_item
+
+    plan = plan_for_item(case.item.name) if case.mode == "JOINT" else None
+    return [
+        LegView(
+            seq=leg.seq,
+            key=leg.key,
+            label=leg.label,
+            place=leg.place,
+            place_label=plan.place_label(leg.place) if plan else leg.place,
+            division=leg.division_id,
+            division_name=leg.division.name,
+            department=leg.department.name,
+            node=leg.node,
+            state=leg.state,
+            state_label=str(leg.get_state_display()),
+            input=leg.input,
+            output=leg.output,
+            started_at=leg.started_at,
+            finished_at=leg.finished_at,
+        )
+        for leg in case.legs.select_related("division", "department").order_by("seq")
+    ]
 
 
 def secrets_equal(a: str, b: str) -> bool:
@@ -176,8 +238,15 @@ def case_notice(*, case: Case, kind: str) -> dict[str, Any]:
     """What a printable notice says: taken from the event of the action that produces it (the
     workflow data names it); NotFound until that action has happened."""
     flow = workflow.load(case.workflow)
-    actions = [name for name, action in flow.actions.items() if action.notice == kind]
-    event = case.events.filter(action__in=actions).order_by("-seq").first() if actions else None
+    # The event of the action that produced the notice, and only when the action took effect
+    # (a leg handing over to the next leg is not yet the decision).
+    event = None
+    for candidate in case.events.filter(
+        action__in=[name for name, action in flow.actions.items() if action.notice == kind]
+    ).order_by("-seq"):
+        if candidate.to_state == flow.actions[candidate.action].target:
+            event = candidate
+            break
     if kind not in NOTICE_TITLES or event is None:
         raise NotFound(_("This case has no such notice yet."))
     applicant = (

@@ -10,6 +10,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,16 @@ from tongban.accounts.selectors import (
     person_find_by_id_number,
     person_for_user,
 )
-from tongban.cases import chain, files, scanning, workdays, workflow
+from tongban.cases import chain, files, legs, scanning, workdays, workflow
 from tongban.cases.models import (
     Case,
     CaseAlert,
     CaseEvent,
+    CaseLeg,
     CaseMode,
     CasePause,
     CaseSequence,
+    LegState,
     Material,
     MaterialSource,
     PauseKind,
@@ -54,6 +57,7 @@ from tongban.core.errors import (
     ValidationFailed,
 )
 from tongban.core.logging import get_logger
+from tongban.regions.codes import ancestors, province_of
 
 log = get_logger(__name__)
 
@@ -61,7 +65,7 @@ log = get_logger(__name__)
 # implementation does not state a legal limit; the extension of art. 42 is 10 working days.
 STATUTORY_DAYS = {CaseMode.ONLINE: 20, CaseMode.PROXY: 20, CaseMode.JOINT: 45}
 EXTENSION_DAYS = 10
-WORKFLOW_OF_MODE = {CaseMode.ONLINE: "online", CaseMode.PROXY: "proxy"}
+WORKFLOW_OF_MODE = {CaseMode.ONLINE: "online", CaseMode.PROXY: "proxy", CaseMode.JOINT: "joint"}
 _QUERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
 DENIAL_REMEDY = (
     "如不服本决定，可以自收到本决定书之日起六十日内依法申请行政复议，"
@@ -83,17 +87,20 @@ def case_submit(
     enterprise_uscc: str | None = None,
     applicant_id_number: str | None = None,
     window_id: int | None = None,
+    origin_division: str | None = None,
 ) -> Case:
     """File a case under the catalogue version in force.
 
     ONLINE: the actor applies for themselves (or for an enterprise they act for). PROXY: a
     window clerk files it for the applicant in front of them (named by ID number), in the
-    clerk's own jurisdiction; the authority elsewhere decides.
+    clerk's own jurisdiction; the authority elsewhere decides. JOINT: the applicant applies
+    at the destination (``authority_division``) and names the other place
+    (``origin_division``); the item's leg plan lays out who does what where.
     """
     require_login(actor)
     errors = FieldErrors()
     if mode not in WORKFLOW_OF_MODE:
-        raise ValidationFailed(fields={"mode": _("Choose ONLINE or PROXY.")})
+        raise ValidationFailed(fields={"mode": _("Choose ONLINE, PROXY or JOINT.")})
     version = version_current()
     item = (
         ServiceItem.objects.filter(version=version, code=(item_code or "").strip().upper())
@@ -105,17 +112,31 @@ def case_submit(
     scenario = next((s for s in item.scenarios.all() if s.key == scenario_key), None)
     if scenario is None:
         errors.add("scenario_key", _("This item has no such situation."))
-    if (mode == CaseMode.ONLINE and not item.online) or (mode == CaseMode.PROXY and not item.proxy):
+    if (
+        (mode == CaseMode.ONLINE and not item.online)
+        or (mode == CaseMode.PROXY and not item.proxy)
+        or (mode == CaseMode.JOINT and not item.joint)
+    ):
         errors.add("mode", _("This item is not handled in this mode."))
-    implementation = (
-        Implementation.objects.filter(item=item, division_id=authority_division)
-        .select_related("department", "division")
-        .first()
-    )
-    if implementation is None:
-        errors.add("authority_division", _("The item is not implemented in this division."))
-    elif implementation.department is None:
-        errors.add("authority_division", _("The implementing department is not yet known here."))
+    plan = None
+    places: dict[str, tuple[str, Implementation]] = {}
+    if mode == CaseMode.JOINT:
+        plan = legs.plan_for_item(item.name)
+        if plan is None:
+            errors.add("mode", _("No joint procedure is defined for this item yet."))
+        implementation = _joint_places(item, authority_division, origin_division, errors, places)
+    else:
+        implementation = (
+            Implementation.objects.filter(item=item, division_id=authority_division)
+            .select_related("department", "division")
+            .first()
+        )
+        if implementation is None:
+            errors.add("authority_division", _("The item is not implemented in this division."))
+        elif implementation.department is None:
+            errors.add(
+                "authority_division", _("The implementing department is not yet known here.")
+            )
     if scenario is not None:
         for name, message in form_errors(scenario.form_schema, form_data).items():
             errors.add(f"form_data.{name}", message)
@@ -155,6 +176,8 @@ def case_submit(
             submitted_at=now,
             received_on=timezone.localdate(),
         )
+        if plan is not None:
+            _plan_legs(case, plan, places)
         _append_event(
             case,
             actor=actor,
@@ -162,10 +185,78 @@ def case_submit(
             action="submit",
             from_state="",
             to_state=flow.initial,
-            payload={"mode": mode, "version": version.number, "scenario": scenario.key},
+            payload={
+                "mode": mode,
+                "version": version.number,
+                "scenario": scenario.key,
+                **({"legs": plan.name} if plan is not None else {}),
+            },
         )
     log.info("case.submitted", case_id=case.pk, mode=mode)
     return case
+
+
+def implementation_near(item: ServiceItem, division: str) -> Implementation | None:
+    """The implementation serving a place: at the division itself, else at the nearest
+    division above it (a district's case is decided by its city or province)."""
+    found = {
+        impl.division_id: impl
+        for impl in Implementation.objects.filter(
+            item=item, division_id__in=ancestors(division)
+        ).select_related("department", "division")
+    }
+    return next((found[code] for code in ancestors(division) if code in found), None)
+
+
+def _joint_places(
+    item: ServiceItem,
+    destination: str,
+    origin: str | None,
+    errors: FieldErrors,
+    places: dict[str, tuple[str, Implementation]],
+) -> Implementation | None:
+    """Check both ends of a JOINT case; fill ``places`` with (division, implementation)."""
+    from tongban.regions.models import Division
+
+    given = {"destination": (destination or "").strip(), "origin": (origin or "").strip()}
+    fields = {"destination": "authority_division", "origin": "origin_division"}
+    known = set(Division.objects.filter(code__in=given.values()).values_list("code", flat=True))
+    for place, code in given.items():
+        if not code:
+            errors.add(fields[place], _("This field is required."))
+        elif code not in known:
+            errors.add(fields[place], _("Unknown division code."))
+        else:
+            implementation = implementation_near(item, code)
+            if implementation is None or implementation.department is None:
+                errors.add(
+                    fields[place], _("No department handles this item there on this platform.")
+                )
+            else:
+                places[place] = (code, implementation)
+    if given["origin"] and given["origin"] == given["destination"]:
+        errors.add("origin_division", _("The two places of a joint case must differ."))
+    return places["destination"][1] if "destination" in places else None
+
+
+def _plan_legs(
+    case: Case, plan: legs.LegPlan, places: dict[str, tuple[str, Implementation]]
+) -> None:
+    """The legs of a new JOINT case, all waiting until the case is accepted."""
+    CaseLeg.objects.bulk_create(
+        CaseLeg(
+            case=case,
+            seq=seq,
+            key=step.key,
+            label=step.label,
+            place=step.place,
+            division_id=places[step.place][0],
+            department=places[step.place][1].department,
+            node=province_of(places[step.place][0]),
+            roles=list(step.roles),
+        )
+        for seq, step in enumerate(plan.legs, start=1)
+    )
 
 
 def _intake_parties(
@@ -226,7 +317,9 @@ def case_act(
     with transaction.atomic():
         case = (
             Case.objects.select_for_update(of=("self",))
-            .select_related("implementation", "authority_department", "applicant_enterprise")
+            .select_related(
+                "implementation", "authority_department", "applicant_enterprise", "scenario"
+            )
             .filter(number=number)
             .first()
         )
@@ -236,37 +329,43 @@ def case_act(
         step = flow.actions.get(action)
         if step is None:
             raise NotFound(_("This workflow has no such action."))
-        role = _authorise(actor, case, step)
+        leg = _active_leg(case) if step.side == "leg" else None
+        if step.side == "leg" and leg is None:
+            raise _not_now(flow, case)
+        role = _authorise(actor, case, step, leg)
         if case.state not in step.sources:
-            allowed = flow.allowed(case.state)
-            raise Conflict(
-                _("This action is not possible now. Possible: %(allowed)s")
-                % {"allowed": "、".join(allowed) or "—"},
-                code="action_not_allowed",
-                fields={"allowed_actions": ",".join(allowed)},
-            )
+            raise _not_now(flow, case)
         _check_requires(step, payload)
+        if step.name == "forward":
+            _check_formal_review(case, payload)
         before = case.state
         today = timezone.localdate()
-        _apply_clock(case, step, payload, today)
-        if step.target is not None and step.target != before and step.clock != "stop":
+        # A leg that hands over to a next one leaves the case where it is (in_legs).
+        moves = _apply_legs(case, step, leg, role, payload)
+        if moves:
+            _apply_clock(case, step, payload, today)
+        if moves and step.target is not None and step.target != before and step.clock != "stop":
             # Leaving a paused state any way (resume, withdrawal, a decision) ends the pause.
             _close_open_pause(case, today)
-        if step.target is not None:
+        if moves and step.target is not None:
             case.state = step.target
         if step.side == "authority" and isinstance(role, Staff) and case.assignee_id is None:
             case.assignee = role
         if step.name == "forward" and case.received_by_id is None and isinstance(role, Staff):
             case.received_by = role
-        if step.name == "deny":
+        if step.clock == "decide" and step.target == "denied":
             payload.setdefault("remedy", DENIAL_REMEDY)
         if flow.is_final(case.state):
             case.closed_at = timezone.now()
+        if case.state in _ENDS_LEGS:
+            case.legs.filter(state__in=[LegState.WAITING, LegState.ACTIVE]).update(
+                state=LegState.CANCELLED, finished_at=timezone.now()
+            )
         case.save()
         _append_event(
             case,
             actor=actor,
-            role=_role_label(role, step),
+            role=_role_label(role, step, leg),
             action=step.name,
             from_state=before,
             to_state=case.state,
@@ -276,25 +375,207 @@ def case_act(
     return case
 
 
-def _authorise(actor: Any, case: Case, step: workflow.Action) -> Staff | str:
+# Formal review at the window (PROXY) -------------------------------------------------------
+
+# How the clerk checked who is in front of them, and on which document.
+IDENTITY_METHODS = {
+    "id_card_reader": "居民身份证阅读器读取",
+    "face_match": "人证比对（人脸识别）",
+    "visual_check": "人工核对证件",
+}
+IDENTITY_DOCUMENTS = {
+    "resident_id_card": "居民身份证",
+    "temporary_id_card": "临时居民身份证",
+    "household_register": "居民户口簿",
+    "passport": "护照",
+    "hk_macau_permit": "港澳居民来往内地通行证",
+    "taiwan_permit": "台湾居民来往大陆通行证",
+    "hmt_residence_permit": "港澳台居民居住证",
+    "foreign_permanent_residence": "外国人永久居留身份证",
+}
+IDENTITY_HOLDERS = {"applicant": "申请人本人", "agent": "代理人"}
+CHECK_RESULTS = {"present": "已收取", "missing": "缺少", "not_applicable": "本情形不需要"}
+
+
+def _check_formal_review(case: Case, payload: dict[str, Any]) -> None:
+    """Before forwarding: the identity check is recorded (method, document, whose) and every
+    material of the scenario has a checklist result; required ones must be present, and
+    present ones scanned in. Adds the list of originals to post to the payload."""
+    errors = FieldErrors()
+    identity = payload.get("identity")
+    if not isinstance(identity, dict):
+        errors.add("identity", _("Record how the identity was checked."))
+        identity = {}
+    for name, choices in (
+        ("method", IDENTITY_METHODS),
+        ("document", IDENTITY_DOCUMENTS),
+        ("holder", IDENTITY_HOLDERS),
+    ):
+        if identity.get(name) not in choices:
+            errors.add(
+                f"identity.{name}",
+                _("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)},
+            )
+    checklist = payload.get("checklist")
+    if not isinstance(checklist, dict):
+        errors.add("checklist", _("Go through the formal review checklist."))
+        checklist = {}
+    rows = {row.key: row for row in formal_review_checklist(case)}
+    for key in sorted(set(checklist) - set(rows)):
+        errors.add(f"checklist.{key}", _("This situation asks for no such material."))
+    for key, row in rows.items():
+        result = checklist.get(key)
+        if result not in CHECK_RESULTS:
+            errors.add(
+                f"checklist.{key}",
+                _("Choose one of: %(choices)s.") % {"choices": ", ".join(CHECK_RESULTS)},
+            )
+        elif row.required and result != "present":
+            errors.add(
+                f"checklist.{key}",
+                _("A required material is missing; the case cannot be forwarded without it."),
+            )
+        elif result == "present" and not row.uploaded:
+            errors.add(f"checklist.{key}", _("Scan and upload this material first."))
+    errors.raise_if_any()
+    payload["identity"] = {name: identity[name] for name in ("method", "document", "holder")}
+    payload["checklist"] = {key: checklist[key] for key in rows}
+    payload["originals_to_post"] = [
+        key for key, row in rows.items() if row.original_required and checklist[key] == "present"
+    ]
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    key: str
+    name: str
+    required: bool
+    original_required: bool
+    accepted_types: list[str]
+    uploaded: int
+    note: str
+
+
+def formal_review_checklist(case: Case) -> list[ChecklistRow]:
+    """The window's formal review checklist, generated from the scenario's material specs,
+    with how many files have been scanned in for each."""
+    counts: dict[int, int] = {}
+    for spec_id in Material.objects.filter(case=case).values_list("spec_id", flat=True):
+        counts[spec_id] = counts.get(spec_id, 0) + 1
+    return [
+        ChecklistRow(
+            key=spec.key,
+            name=spec.name,
+            required=spec.required,
+            original_required=spec.original_required,
+            accepted_types=list(spec.accepted_types),
+            uploaded=counts.get(spec.pk, 0),
+            note=spec.note,
+        )
+        for spec in case.scenario.materials.order_by("order", "pk")
+    ]
+
+
+# States after which no leg of a JOINT case goes on.
+_ENDS_LEGS = frozenset({"denied", "withdrawn", "rejected_intake", "completed"})
+
+
+def _not_now(flow: workflow.Workflow, case: Case) -> Conflict:
+    allowed = flow.allowed(case.state)
+    return Conflict(
+        _("This action is not possible now. Possible: %(allowed)s")
+        % {"allowed": "、".join(allowed) or "—"},
+        code="action_not_allowed",
+        fields={"allowed_actions": ",".join(allowed)},
+    )
+
+
+def _active_leg(case: Case, *, lock: bool = True) -> CaseLeg | None:
+    legs_qs = CaseLeg.objects.filter(case=case, state=LegState.ACTIVE)
+    if lock:
+        legs_qs = legs_qs.select_for_update()
+    return legs_qs.select_related("division", "department").order_by("seq").first()
+
+
+def _apply_legs(
+    case: Case,
+    step: workflow.Action,
+    leg: CaseLeg | None,
+    role: Staff | str,
+    payload: dict[str, Any],
+) -> bool:
+    """Do what the action does to the legs of a JOINT case; False when the case stays put
+    because the next leg takes over."""
+    now = timezone.now()
+    if step.legs == "open":
+        first = CaseLeg.objects.filter(case=case).order_by("seq").first()
+        if first is not None:
+            first.state = LegState.ACTIVE
+            first.started_at = now
+            first.save(update_fields=["state", "started_at"])
+        return True
+    if leg is None or step.legs is None:
+        return True
+    staff = role if isinstance(role, Staff) else None
+    payload["leg"] = leg.key
+    if step.legs == "refuse":
+        leg.state = LegState.REFUSED
+        leg.finished_at, leg.finished_by = now, staff
+        leg.save(update_fields=["state", "finished_at", "finished_by"])
+        return True
+    plan = legs.plan_for_item(case.item.name)
+    plan_step = next((s for s in plan.legs if s.key == leg.key), None) if plan else None
+    if plan_step is None:
+        raise Conflict(_("The joint procedure of this case is no longer defined."))
+    result = payload.get("result", {})
+    problems = form_errors(plan_step.schema, result)
+    if problems:
+        raise ValidationFailed(fields={f"result.{name}": msg for name, msg in problems.items()})
+    leg.state = LegState.DONE
+    leg.output = dict(result)
+    leg.finished_at, leg.finished_by = now, staff
+    leg.save(update_fields=["state", "output", "finished_at", "finished_by"])
+    following = CaseLeg.objects.filter(case=case, seq__gt=leg.seq).order_by("seq").first()
+    if following is None:
+        return True
+    done = CaseLeg.objects.filter(case=case, state=LegState.DONE).order_by("seq")
+    following.state = LegState.ACTIVE
+    following.started_at = now
+    following.input = legs.handed_over([d.output for d in done])
+    following.save(update_fields=["state", "started_at", "input"])
+    payload["next_leg"] = following.key
+    return False
+
+
+def _authorise(
+    actor: Any, case: Case, step: workflow.Action, leg: CaseLeg | None = None
+) -> Staff | str:
     """The acting staff member, or "applicant"; Forbidden if this actor may not take the step."""
     if step.side == "applicant":
         person = person_for_user(actor)
         if person is None or not _acts_for_applicant(person, case):
             raise Forbidden(_("Only the applicant or their agent can do this."))
         return "applicant"
-    scope: Scope = staff_scope(actor, step.roles)
+    roles = step.roles
+    if step.side == "leg" and leg is not None and step.legs is not None:
+        roles = step.roles & frozenset(leg.roles)
+    scope: Scope = staff_scope(actor, roles)
     if step.side == "receiving":
         if not scope.covers_division(case.receiving_division_id):
             raise Forbidden(_("This case was received outside your jurisdiction."))
-    else:
-        if not scope.covers_division(case.authority_division_id) or (
-            not scope.is_platform_admin
-            and scope.staff is not None
-            and scope.staff.department_id != case.authority_department_id
-        ):
-            raise Forbidden(_("Only the deciding department can do this."))
+    elif step.side == "leg":
+        if leg is None or not _covers(scope, leg.division_id, leg.department_id):
+            raise Forbidden(_("Only the department doing the current step can do this."))
+    elif not _covers(scope, case.authority_division_id, case.authority_department_id):
+        raise Forbidden(_("Only the deciding department can do this."))
     return scope.staff if scope.staff is not None else "system"
+
+
+def _covers(scope: Scope, division: str, department: int | None) -> bool:
+    return scope.covers_division(division) and (
+        scope.is_platform_admin
+        or (scope.staff is not None and scope.staff.department_id == department)
+    )
 
 
 def _acts_for_applicant(person: Person, case: Case) -> bool:
@@ -366,10 +647,11 @@ def _close_open_pause(case: Case, today: dt.date) -> None:
         pause.save(update_fields=["ended_on"])
 
 
-def _role_label(role: Staff | str, step: workflow.Action) -> str:
+def _role_label(role: Staff | str, step: workflow.Action, leg: CaseLeg | None = None) -> str:
     if isinstance(role, str):
         return role
-    held = sorted(role.roles & step.roles)
+    roles = step.roles & frozenset(leg.roles) if leg is not None and step.legs else step.roles
+    held = sorted(role.roles & roles)
     return held[0] if held else "staff"
 
 
@@ -424,10 +706,11 @@ def actions_for(*, actor: Any, case: Case) -> list[str]:
     """The actions this actor may take on the case in its current state (for the page and
     the API: exactly the buttons that would succeed, details aside)."""
     flow = workflow.load(case.workflow)
+    leg = _active_leg(case, lock=False) if case.workflow == "joint" else None
     allowed = []
     for name in flow.allowed(case.state):
         try:
-            _authorise(actor, case, flow.actions[name])
+            _authorise(actor, case, flow.actions[name], leg)
         except DomainError:
             continue
         allowed.append(name)

@@ -5,12 +5,16 @@ where it leads and what it does to the clock. This module reads and checks the d
 An action has:
 - ``from``: the states it may be taken in; ``to``: the next state (null: stays);
 - ``side``: ``applicant`` (the applicant or their agent), ``receiving`` (staff where the case
-  was received) or ``authority`` (staff of the deciding department and jurisdiction);
+  was received), ``authority`` (staff of the deciding department and jurisdiction) or ``leg``
+  (staff of the department doing the current leg of a JOINT case);
 - ``roles``: staff roles allowed (staff sides only);
 - ``requires``: payload fields that must be given (reasons, what is missing …);
 - ``clock``: ``start`` (受理), ``stop``/``resume`` (excluded time), ``extend`` (+10 working days,
   once), ``decide`` (the clock ends);
-- ``notice``: the printable notice the action produces.
+- ``notice``: the printable notice the action produces;
+- ``legs``: what it does to the legs of a JOINT case: ``open`` (the first leg starts),
+  ``advance`` (the current leg is done and hands its result on; the case moves to ``to`` only
+  when it was the last leg, and only then does ``clock: decide`` apply) or ``refuse``.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 WORKFLOW_DIR = Path(__file__).resolve().parent / "data" / "workflows"
-SIDES = frozenset({"applicant", "receiving", "authority"})
+SIDES = frozenset({"applicant", "receiving", "authority", "leg"})
 CLOCK = frozenset({"none", "start", "stop", "resume", "extend", "decide"})
+LEGS = frozenset({"open", "advance", "refuse"})
 
 
 class WorkflowDefinitionError(ValueError):
@@ -41,6 +46,7 @@ class Action:
     requires: tuple[str, ...]
     clock: str
     notice: str | None
+    legs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ def parse(data: dict[str, Any]) -> Workflow:
             requires=tuple(raw.get("requires", [])),
             clock=raw.get("clock", "none"),
             notice=raw.get("notice"),
+            legs=raw.get("legs"),
         )
         unknown = (action.sources | ({action.target} if action.target else set())) - set(states)
         if unknown:
@@ -81,6 +88,8 @@ def parse(data: dict[str, Any]) -> Workflow:
             )
         if action.side not in SIDES or action.clock not in CLOCK:
             raise WorkflowDefinitionError(f"{data['name']}.{name}: bad side or clock")
+        if action.legs is not None and action.legs not in LEGS:
+            raise WorkflowDefinitionError(f"{data['name']}.{name}: bad legs effect")
         if action.side != "applicant" and not action.roles:
             raise WorkflowDefinitionError(f"{data['name']}.{name}: a staff action needs roles")
         actions[name] = action

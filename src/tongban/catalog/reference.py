@@ -54,6 +54,14 @@ SICHUAN_DEMO: dict[str, str] = {
     "残疾人证迁移": "cd-disabled-persons",
 }
 
+# Lead units the source leaves empty but the law fixes: household registration is the work of
+# the public security organs (户口登记条例 art. 3), so the 户口迁移 items are theirs.
+LEAD_UNIT_BY_LAW: dict[str, str] = {
+    "大中专学生毕业户口迁移": "市公安局",
+    "夫妻投靠户口迁移": "市公安局",
+    "父母投靠子女户口迁移": "市公安局",
+}
+
 GENERIC_FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "申请信息",
@@ -135,7 +143,8 @@ def reference_documents(departments_by_short_name: dict[str, str]) -> list[dict[
             number = next_unnumbered.get(batch, 900)
             next_unnumbered[batch] = number + 1
         modes = [mode for mode in row["suggested_modes"].split("|") if mode]
-        lead = departments_by_short_name.get(row["lead_unit"].strip())
+        lead_unit = row["lead_unit"].strip() or LEAD_UNIT_BY_LAW.get(row["name"], "")
+        lead = departments_by_short_name.get(lead_unit)
         cooperating = sorted(
             {
                 departments_by_short_name[unit.strip()]

@@ -44,3 +44,17 @@ def shared_prefix(code: str) -> str:
     if code.endswith("00"):
         return code[:4]
     return code
+
+
+def ancestors(code: str) -> list[str]:
+    """The code itself and the codes of the divisions above it, nearest first (a county's
+    prefecture, then its province). Some of them may not exist (municipalities have no
+    prefecture level), so callers look them up rather than assume them."""
+    if code == NATIONAL_CODE:
+        return [code]
+    chain = [code]
+    if not code.endswith("00"):
+        chain.append(code[:4] + "00")
+    if not code.endswith("0000"):
+        chain.append(code[:2] + "0000")
+    return chain
