@@ -28,15 +28,17 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
         load_reference_data()
 
 
-@pytest.fixture(autouse=True)
-def _reference_data_survives_flush(
-    request: pytest.FixtureRequest, django_db_blocker: Any
-) -> Iterator[None]:
-    """A transactional test empties every table when it ends; put the reference data back for
-    the tests after it. (Autouse fixtures are set up first, so this teardown runs last.)"""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A transactional test (``transactional_db``, ``live_server``) empties every table when
+    its fixtures are torn down; put the reference data back once all of them are, for the
+    tests after it. (A fixture's teardown could run before pytest-django's flush.)"""
     yield
-    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
-        with django_db_blocker.unblock():
+    names = getattr(item, "fixturenames", ())
+    if "transactional_db" in names or "live_server" in names:
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
             load_reference_data()
 
 

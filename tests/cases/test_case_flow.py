@@ -308,3 +308,21 @@ def test_withdrawing_a_paused_case_ends_the_pause(item, citizen, cq_reviewer) ->
     assert case.state == "withdrawn"
     assert not case.pauses.filter(ended_on__isnull=True).exists()
     assert case_clock(case).paused is False
+
+
+def test_online_cases_are_seen_by_the_deciding_department_and_supervisors_only(
+    item, citizen, cq_reviewer
+) -> None:
+    """An ONLINE case is "received" at the node, but that does not open it to every staff
+    member of the province: other departments and window clerks do not see it."""
+    from tongban.cases.selectors import staff_queue, visible_cases
+
+    case = _submit(citizen, item)
+    other_department = StaffFactory(reviewer=True, department_key="cq-hrss")
+    clerk = StaffFactory(window_clerk=True, department_key="cq-big-data")
+    supervisor = StaffFactory(supervisor=True, department_key="cq-big-data")
+    for staff, sees in ((cq_reviewer, True), (other_department, False), (clerk, False)):
+        assert visible_cases(actor=staff.user).filter(pk=case.pk).exists() is sees
+        assert staff_queue(actor=staff.user, view="open").filter(pk=case.pk).exists() is sees
+    assert visible_cases(actor=supervisor.user).filter(pk=case.pk).exists()
+    assert staff_queue(actor=cq_reviewer.user).filter(pk=case.pk).exists()  # todo: accept

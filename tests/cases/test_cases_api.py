@@ -43,7 +43,7 @@ def test_apply_act_and_follow_a_case_over_the_api(api, item, citizen, cq_reviewe
     again = _post(api, f"/api/v1/cases/{number}/actions/accept")
     assert again.status_code == 409
     assert again.json()["code"] == "action_not_allowed"
-    assert "begin_review" in again.json()["message"]
+    assert "开始审查" in again.json()["message"]  # the labels people know, not the names
     assert again.json()["fields"] == {"allowed_actions": "begin_review,extend,withdraw"}
 
     events = api.get(f"/api/v1/cases/{number}/events").json()
@@ -133,3 +133,66 @@ def test_a_national_supervisor_sees_cases_everywhere(api, item, citizen) -> None
     )
     login(api, national.user)
     assert [c["number"] for c in api.get("/api/v1/cases").json()["items"]] == [number]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_in_action_details_are_a_400(api, item, citizen, number) -> None:
+    """JSON has no NaN or Infinity (Python's parser accepts them; the databases would not)."""
+    login(api, citizen.user)
+    created = _post(
+        api,
+        "/api/v1/cases",
+        {
+            "item_code": item.code,
+            "scenario_key": "general",
+            "authority_division": "500000",
+            "form_data": form_for(citizen),
+        },
+    ).json()
+    response = api.post(
+        f"/api/v1/cases/{created['number']}/actions/withdraw",
+        data='{"note": ' + number + "}",
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_body"
+    assert api.get(f"/api/v1/cases/{created['number']}").json()["state"] == "submitted"
+
+
+def test_window_intake_reports_an_unknown_id_number_with_the_form_errors(api, item) -> None:
+    clerk = StaffFactory(window_clerk=True, department_key="cq-big-data")
+    login(api, clerk.user)
+    response = _post(
+        api,
+        "/api/v1/cases",
+        {
+            "item_code": item.code,
+            "scenario_key": "general",
+            "authority_division": "500000",
+            "form_data": {"statement": "x"},
+            "mode": "PROXY",
+            "applicant_id_number": "110101199003074578",
+        },
+    )
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert "applicant_id_number" in fields
+    assert "form_data.applicant_name" in fields
+
+
+def test_a_citizen_cannot_probe_registrations_through_window_intake(api, item, citizen) -> None:
+    login(api, citizen.user)
+    response = _post(
+        api,
+        "/api/v1/cases",
+        {
+            "item_code": item.code,
+            "scenario_key": "general",
+            "authority_division": "500000",
+            "form_data": form_for(citizen),
+            "mode": "PROXY",
+            "applicant_id_number": citizen.id_number,
+        },
+    )
+    assert response.status_code == 403
+    assert "applicant_id_number" not in response.json()["fields"]

@@ -40,3 +40,20 @@ def test_request_logs_name_the_event_and_route_without_personal_data(api, caplog
     assert id_number not in text
     assert "13800004010" not in text
     assert "隐私测试" not in text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/items/%00/", "/search/?q=%00", "/cases/%01/notices/acceptance/", "/?x%00=1"]
+)
+def test_control_characters_in_a_page_request_are_a_400_page(api, path) -> None:
+    response = api.get(path)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "控制字符" in response.content.decode() or "无法处理" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_control_characters_in_a_posted_form_are_a_400_page(api) -> None:
+    response = api.post("/login/", {"username": "a\x00b", "password": "x"})
+    assert response.status_code == 400

@@ -26,8 +26,24 @@ def check_paging(limit: int, offset: int = 0) -> None:
 
 def json_body(request: HttpRequest, *, default: Any) -> Any:
     """A free-form JSON body (one ninja cannot describe as a schema); 400 if it does not parse,
-    nests too deeply, or is absent when there is no default."""
+    nests too deeply, holds NaN or Infinity (not JSON, and not storable), or is absent when
+    there is no default."""
     try:
-        return json.loads(request.body) if request.body else default
+        return (
+            json.loads(request.body, parse_constant=_no_constants, parse_float=_finite)
+            if request.body
+            else default
+        )
     except (ValueError, RecursionError):
         raise DomainError(_("The request body is not valid JSON."), code="invalid_body") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value

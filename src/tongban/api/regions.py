@@ -42,6 +42,7 @@ class PeriodOut(Schema):
 
 
 class WindowOut(Schema):
+    id: int
     number: str
     name: str
     kind: str

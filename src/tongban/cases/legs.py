@@ -45,6 +45,25 @@ class LegPlan:
     def place_label(self, place: str) -> str:
         return self.places.get(place, place)
 
+    def record_schema(self) -> dict[str, Any]:
+        """One object schema holding every leg's fields (to reveal handed-over data)."""
+        return {
+            "type": "object",
+            "properties": {
+                name: prop
+                for leg in self.legs
+                for name, prop in (leg.schema.get("properties") or {}).items()
+            },
+        }
+
+    def titles(self) -> dict[str, str]:
+        """Field name → title over every leg's record, for showing handed-over data."""
+        return {
+            name: str(prop.get("title", name))
+            for leg in self.legs
+            for name, prop in (leg.schema.get("properties") or {}).items()
+        }
+
 
 def parse(data: dict[str, Any]) -> LegPlan:
     name = data["name"]

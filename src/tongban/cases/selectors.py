@@ -15,6 +15,7 @@ from tongban.accounts.permissions import staff_scope
 from tongban.accounts.selectors import person_for_user
 from tongban.cases import chain, workflow
 from tongban.cases.models import CalendarEntry, Case, CaseEvent
+from tongban.cases.personal import reveal
 from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
 from tongban.core.errors import DomainError, NotFound
 from tongban.regions.codes import shared_prefix
@@ -38,18 +39,33 @@ STAFF_ROLES = (
 )
 
 
+def _applicant_q(actor: Any) -> Q:
+    person = person_for_user(actor)
+    if person is None:
+        return Q(pk__in=[])
+    return (
+        Q(applicant_person=person)
+        | Q(agent=person)
+        | Q(applicant_enterprise__members__person=person)
+    )
+
+
+def cases_of_applicant(*, actor: Any) -> QuerySet[Case]:
+    """The cases a person filed, has filed for them, or acts in for an enterprise."""
+    return (
+        Case.objects.select_related("item", "authority_department", "applicant_enterprise")
+        .prefetch_related("pauses")
+        .filter(_applicant_q(actor))
+        .distinct()
+        .order_by("-submitted_at", "-id")
+    )
+
+
 def visible_cases(*, actor: Any) -> QuerySet[Case]:
     """The cases an actor may see: their own (as applicant, agent or enterprise member), and
     for staff those received in or decided by their jurisdiction (and department)."""
     queryset = Case.objects.select_related("item", "authority_department", "applicant_enterprise")
-    person = person_for_user(actor)
-    mine = Q(pk__in=[])
-    if person is not None:
-        mine = (
-            Q(applicant_person=person)
-            | Q(agent=person)
-            | Q(applicant_enterprise__members__person=person)
-        )
+    mine = _applicant_q(actor)
     try:
         scope = staff_scope(actor, STAFF_ROLES)
     except DomainError:
@@ -60,8 +76,18 @@ def visible_cases(*, actor: Any) -> QuerySet[Case]:
     assert staff is not None
     jurisdiction = staff.jurisdiction.code
     prefix = shared_prefix(jurisdiction)
+    if staff.has_role("supervisor"):
+        # Supervisors watch every case touching their jurisdiction, whichever department.
+        return queryset.filter(
+            mine
+            | Q(receiving_division__code__startswith=prefix)
+            | Q(authority_division__code__startswith=prefix)
+            | Q(legs__division__code__startswith=prefix)
+        ).distinct()
+    # Only PROXY cases are received at a window; ONLINE and JOINT ones are not the business of
+    # every staff member of the node's province.
     area = (
-        Q(receiving_division__code__startswith=prefix)
+        Q(mode="PROXY", receiving_division__code__startswith=prefix)
         | Q(
             authority_department_id=staff.department_id,
             authority_division__code__startswith=prefix,
@@ -72,6 +98,80 @@ def visible_cases(*, actor: Any) -> QuerySet[Case]:
         )
     )
     return queryset.filter(mine | area).distinct()
+
+
+QUEUE_VIEWS = ("todo", "open", "closed")
+_WORKFLOWS = ("online", "proxy", "joint")
+
+
+def staff_queue(
+    *,
+    actor: Any,
+    view: str = "todo",
+    state: str | None = None,
+    mode: str | None = None,
+    flag: str | None = None,
+) -> QuerySet[Case]:
+    """A staff member's queue. ``todo``: cases in a state where one of their roles has an
+    action on their side (window, deciding department, or the current leg of a JOINT case);
+    ``open`` / ``closed``: everything they can see. Oldest first, so the queue is worked in
+    order; ``flag`` keeps the cases with a red or yellow deadline alert."""
+    scope = staff_scope(actor, STAFF_ROLES)
+    queryset = (
+        visible_cases(actor=actor).select_related("applicant_person").prefetch_related("pauses")
+    )
+    if view == "closed":
+        queryset = queryset.filter(closed_at__isnull=False).order_by("-closed_at", "-id")
+    else:
+        queryset = queryset.filter(closed_at__isnull=True).order_by("submitted_at", "id")
+    if view == "todo":
+        queryset = queryset.filter(_todo_q(scope))
+    if state:
+        queryset = queryset.filter(state=state)
+    if mode:
+        queryset = queryset.filter(mode=mode)
+    if flag:
+        queryset = queryset.filter(alerts__level=flag, decided_at__isnull=True)
+    return queryset.distinct()
+
+
+def _todo_q(scope: Any) -> Q:
+    roles = set(scope.roles) | ({"platform_admin"} if scope.is_platform_admin else set())
+    staff = scope.staff
+    prefix = shared_prefix(staff.jurisdiction.code) if staff is not None else ""
+    department = staff.department_id if staff is not None else None
+    todo = Q(pk__in=[])
+    for name in _WORKFLOWS:
+        flow = workflow.load(name)
+        for action in flow.actions.values():
+            if action.side == "applicant" or not (action.roles & roles or scope.is_platform_admin):
+                continue
+            where = Q(workflow=name, state__in=action.sources)
+            if scope.is_platform_admin:
+                todo |= where
+            elif action.side == "receiving":
+                todo |= where & Q(mode="PROXY", receiving_division__code__startswith=prefix)
+            elif action.side == "authority":
+                todo |= where & Q(
+                    authority_department_id=department,
+                    authority_division__code__startswith=prefix,
+                )
+            else:
+                todo |= where & Q(
+                    legs__state="active",
+                    legs__department_id=department,
+                    legs__division__code__startswith=prefix,
+                )
+    return todo
+
+
+def all_state_labels() -> list[tuple[str, str]]:
+    """Every state of the shipped workflows, for filters."""
+    labels: dict[str, str] = {}
+    for name in _WORKFLOWS:
+        for key, label in workflow.load(name).states.items():
+            labels.setdefault(key, label)
+    return list(labels.items())
 
 
 def case_get(*, actor: Any, number: str) -> Case:
@@ -93,13 +193,16 @@ class Clock:
     problem: str = ""  # e.g. the calendar lacks a year
 
 
-def case_clock(case: Case, *, today: dt.date | None = None) -> Clock:
-    """Promised and legal due dates, working days used and left, and the warning flag."""
+def case_clock(
+    case: Case, *, today: dt.date | None = None, calendar: WorkCalendar | None = None
+) -> Clock:
+    """Promised and legal due dates, working days used and left, and the warning flag. Lists
+    pass one ``calendar`` for all their rows."""
     pauses = [Pause(p.started_on, p.ended_on) for p in case.pauses.all()]
     paused = any(p.end is None for p in pauses)
     if case.accepted_on is None or case.legal_days is None:
         return Clock(None, None, None, None, None, paused, "")
-    calendar = work_calendar()
+    calendar = calendar or work_calendar()
     today = today or timezone.localdate()
     end = (
         case.decided_at.astimezone(timezone.get_current_timezone()).date()
@@ -110,18 +213,36 @@ def case_clock(case: Case, *, today: dt.date | None = None) -> Clock:
     promised = (case.promised_days or case.legal_days) + case.extension_days
     try:
         used = calendar.working_days_between(case.accepted_on, end, pauses)
+    except CalendarGap as gap:
+        return Clock(case.accepted_on, None, None, None, None, paused, "", _gap(gap))
+    try:
         promised_due = calendar.due_date(case.accepted_on, promised, pauses)
         legal_due = calendar.due_date(case.accepted_on, legal, pauses)
     except CalendarGap as gap:
-        return Clock(case.accepted_on, None, None, None, None, paused, "", problem=str(gap))
+        # Days used and left are still known; only the dates wait for next year's calendar.
+        left = promised - used
+        return Clock(case.accepted_on, None, None, used, left, paused, _flag(case, left), _gap(gap))
     left = promised - used
+    return Clock(case.accepted_on, promised_due, legal_due, used, left, paused, _flag(case, left))
+
+
+def _flag(case: Case, left: int) -> str:
     warn = getattr(settings, "TONGBAN_CASE_WARN_DAYS", 3)
-    flag = "" if case.decided_at else ("red" if left < 0 else "yellow" if left <= warn else "")
-    return Clock(case.accepted_on, promised_due, legal_due, used, left, paused, flag)
+    return "" if case.decided_at else ("red" if left < 0 else "yellow" if left <= warn else "")
 
 
 # Events that are not workflow actions.
 _EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料"}
+
+
+def _gap(gap: CalendarGap) -> str:
+    return str(
+        _(
+            "The holidays of %(year)s are not in the working-day calendar yet, so the due "
+            "date cannot be computed; an administrator must enter them (工作日历)."
+        )
+        % {"year": gap.year}
+    )
 
 
 def public_view(*, number: str, code: str) -> dict[str, Any]:
@@ -179,6 +300,8 @@ class LegView:
     output: dict[str, Any]
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    input_rows: list[tuple[str, Any]]
+    output_rows: list[tuple[str, Any]]
 
 
 def case_legs(case: Case) -> list[LegView]:
@@ -186,6 +309,8 @@ def case_legs(case: Case) -> list[LegView]:
     from tongban.cases.legs import plan_for_item
 
     plan = plan_for_item(case.item.name) if case.mode == "JOINT" else None
+    titles = plan.titles() if plan else {}
+    record: dict[str, Any] = plan.record_schema() if plan else {}
     return [
         LegView(
             seq=leg.seq,
@@ -199,13 +324,19 @@ def case_legs(case: Case) -> list[LegView]:
             node=leg.node,
             state=leg.state,
             state_label=str(leg.get_state_display()),
-            input=leg.input,
-            output=leg.output,
+            input=reveal(record, leg.input, masked=False),
+            output=reveal(record, leg.output, masked=False),
             started_at=leg.started_at,
             finished_at=leg.finished_at,
+            input_rows=_rows(titles, reveal(record, leg.input, masked=False)),
+            output_rows=_rows(titles, reveal(record, leg.output, masked=False)),
         )
         for leg in case.legs.select_related("division", "department").order_by("seq")
     ]
+
+
+def _rows(titles: dict[str, str], data: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(titles.get(key, key), value) for key, value in data.items()]
 
 
 def secrets_equal(a: str, b: str) -> bool:
@@ -225,6 +356,28 @@ def chain_break(case: Case) -> chain.Break | None:
     )
 
 
+def _notice_event(case: Case, flow: workflow.Workflow, kind: str) -> CaseEvent | None:
+    """The event of the action that produced the notice, and only when the action took effect
+    (a leg handing over to the next leg is not yet the decision)."""
+    for candidate in case.events.filter(
+        action__in=[name for name, action in flow.actions.items() if action.notice == kind]
+    ).order_by("-seq"):
+        if candidate.to_state == flow.actions[candidate.action].target:
+            return candidate
+    return None
+
+
+def case_notices_available(case: Case) -> list[tuple[str, str]]:
+    """(kind, title) of the notices the case has so far, in the order they were issued."""
+    flow = workflow.load(case.workflow)
+    found = []
+    for kind, title in NOTICE_TITLES.items():
+        event = _notice_event(case, flow, kind)
+        if event is not None:
+            found.append((event.seq, kind, title))
+    return [(kind, title) for _seq, kind, title in sorted(found)]
+
+
 NOTICE_TITLES = {
     "acceptance": "受理通知书",
     "rejection": "不予受理通知书",
@@ -238,15 +391,7 @@ def case_notice(*, case: Case, kind: str) -> dict[str, Any]:
     """What a printable notice says: taken from the event of the action that produces it (the
     workflow data names it); NotFound until that action has happened."""
     flow = workflow.load(case.workflow)
-    # The event of the action that produced the notice, and only when the action took effect
-    # (a leg handing over to the next leg is not yet the decision).
-    event = None
-    for candidate in case.events.filter(
-        action__in=[name for name, action in flow.actions.items() if action.notice == kind]
-    ).order_by("-seq"):
-        if candidate.to_state == flow.actions[candidate.action].target:
-            event = candidate
-            break
+    event = _notice_event(case, flow, kind)
     if kind not in NOTICE_TITLES or event is None:
         raise NotFound(_("This case has no such notice yet."))
     applicant = (

@@ -140,6 +140,11 @@ def case_submit(
     if scenario is not None:
         for name, message in form_errors(scenario.form_schema, form_data).items():
             errors.add(f"form_data.{name}", message)
+    if mode == CaseMode.PROXY:
+        # Clerks only (nobody else may learn who is registered), then with the other fields.
+        staff_scope(actor, (StaffRole.WINDOW_CLERK,))
+        if person_find_by_id_number(id_number=applicant_id_number or "") is None:
+            errors.add("applicant_id_number", _("No registered person has this ID number."))
     errors.raise_if_any()
     assert scenario is not None
     assert implementation is not None
@@ -336,6 +341,7 @@ def case_act(
         if case.state not in step.sources:
             raise _not_now(flow, case)
         _check_requires(step, payload)
+        _check_no_strangers(step, payload)
         if step.name == "forward":
             _check_formal_review(case, payload)
         before = case.state
@@ -411,7 +417,7 @@ def _check_formal_review(case: Case, payload: dict[str, Any]) -> None:
         ("document", IDENTITY_DOCUMENTS),
         ("holder", IDENTITY_HOLDERS),
     ):
-        if identity.get(name) not in choices:
+        if not _one_of(identity.get(name), choices):
             errors.add(
                 f"identity.{name}",
                 _("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)},
@@ -425,7 +431,7 @@ def _check_formal_review(case: Case, payload: dict[str, Any]) -> None:
         errors.add(f"checklist.{key}", _("This situation asks for no such material."))
     for key, row in rows.items():
         result = checklist.get(key)
-        if result not in CHECK_RESULTS:
+        if not _one_of(result, CHECK_RESULTS):
             errors.add(
                 f"checklist.{key}",
                 _("Choose one of: %(choices)s.") % {"choices": ", ".join(CHECK_RESULTS)},
@@ -443,6 +449,11 @@ def _check_formal_review(case: Case, payload: dict[str, Any]) -> None:
     payload["originals_to_post"] = [
         key for key, row in rows.items() if row.original_required and checklist[key] == "present"
     ]
+
+
+def _one_of(value: Any, choices: Mapping[str, str]) -> bool:
+    # Only strings can be choices; a list or an object from the JSON body is not hashable.
+    return isinstance(value, str) and value in choices
 
 
 @dataclass(frozen=True)
@@ -484,7 +495,7 @@ def _not_now(flow: workflow.Workflow, case: Case) -> Conflict:
     allowed = flow.allowed(case.state)
     return Conflict(
         _("This action is not possible now. Possible: %(allowed)s")
-        % {"allowed": "、".join(allowed) or "—"},
+        % {"allowed": "、".join(flow.actions[name].label for name in allowed) or "—"},
         code="action_not_allowed",
         fields={"allowed_actions": ",".join(allowed)},
     )
@@ -528,11 +539,15 @@ def _apply_legs(
     if plan_step is None:
         raise Conflict(_("The joint procedure of this case is no longer defined."))
     result = payload.get("result", {})
+    if not isinstance(result, dict):
+        raise ValidationFailed(fields={"result": _("Expected an object.")})
     problems = form_errors(plan_step.schema, result)
     if problems:
         raise ValidationFailed(fields={f"result.{name}": msg for name, msg in problems.items()})
     leg.state = LegState.DONE
-    leg.output = dict(result)
+    # Personal fields of the record (x-personal) are kept encrypted, in the leg and the event.
+    leg.output = protect(plan_step.schema, result)
+    payload["result"] = leg.output
     leg.finished_at, leg.finished_by = now, staff
     leg.save(update_fields=["state", "output", "finished_at", "finished_by"])
     following = CaseLeg.objects.filter(case=case, seq__gt=leg.seq).order_by("seq").first()
@@ -587,6 +602,23 @@ def _acts_for_applicant(person: Person, case: Case) -> bool:
             role__in=[MemberRole.LEGAL_REPRESENTATIVE, MemberRole.AUTHORISED_HANDLER],
         ).exists()
     return False
+
+
+# Free text in an action's details: long enough for reasons, short enough for a chain link.
+MAX_DETAIL_CHARS = 2000
+
+
+def _check_no_strangers(step: workflow.Action, payload: dict[str, Any]) -> None:
+    """An action takes its required details, an optional note and (for a leg) its result;
+    anything else is refused rather than written into the audit chain unread."""
+    known = set(step.requires) | {"note"} | ({"result"} if step.legs == "advance" else set())
+    errors = FieldErrors()
+    for name in sorted(set(payload) - known):
+        errors.add(name, _("This field is not part of the form."))
+    for name, value in payload.items():
+        if isinstance(value, str) and len(value) > MAX_DETAIL_CHARS:
+            errors.add(name, _("At most %(n)d characters.") % {"n": MAX_DETAIL_CHARS})
+    errors.raise_if_any()
 
 
 def _check_requires(step: workflow.Action, payload: dict[str, Any]) -> None:
@@ -723,6 +755,25 @@ def actions_for(*, actor: Any, case: Case) -> list[str]:
 _UPLOAD_STATES = frozenset({"submitted", "awaiting_supplement", "received"})
 
 
+def _uploader_role(actor: Any, case: Case) -> str | None:
+    """ "applicant" or "window_clerk" if this actor may add materials to the case."""
+    person = person_for_user(actor)
+    if person is not None and _acts_for_applicant(person, case):
+        return "applicant"
+    try:
+        scope = staff_scope(actor, (StaffRole.WINDOW_CLERK,))
+    except DomainError:
+        return None
+    if case.mode == CaseMode.PROXY and scope.covers_division(case.receiving_division_id):
+        return "window_clerk"
+    return None
+
+
+def can_upload(*, actor: Any, case: Case) -> bool:
+    """Whether the page should offer uploads to this actor now."""
+    return case.state in _UPLOAD_STATES and _uploader_role(actor, case) is not None
+
+
 def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> Material:
     """Attach a file for one of the scenario's material specs.
 
@@ -735,21 +786,12 @@ def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> M
     case = Case.objects.select_related("scenario").filter(number=number).first()
     if case is None:
         raise NotFound(_("No case has this number."))
-    person = person_for_user(actor)
-    is_applicant = person is not None and _acts_for_applicant(person, case)
-    is_clerk = False
-    if not is_applicant:
-        try:
-            scope = staff_scope(actor, (StaffRole.WINDOW_CLERK,))
-            is_clerk = case.mode == CaseMode.PROXY and scope.covers_division(
-                case.receiving_division_id
-            )
-        except DomainError:
-            is_clerk = False
-    if not (is_applicant or is_clerk):
+    uploader = _uploader_role(actor, case)
+    if uploader is None:
         raise Forbidden(
             _("Only the applicant, their agent or the receiving window can add materials.")
         )
+    is_applicant = uploader == "applicant"
     if case.state not in _UPLOAD_STATES:
         raise Conflict(_("Materials can no longer be added to this case."), code="materials_closed")
     spec = case.scenario.materials.filter(key=spec_key).first()
@@ -878,12 +920,10 @@ def cases_deem_accepted(*, today: dt.date | None = None) -> list[str]:
                 continue
             flow = workflow.load(locked.workflow)
             step = flow.actions["accept"]
-            _apply_clock(
-                locked,
-                step,
-                payload := {"deemed": True, "received_on": received.isoformat()},
-                received,
-            )
+            payload = {"deemed": True, "received_on": received.isoformat()}
+            # A JOINT case accepted by law starts its first leg, as one accepted by staff does.
+            _apply_legs(locked, step, None, "system", payload)
+            _apply_clock(locked, step, payload, received)
             locked.state = step.target or locked.state
             locked.save()
             _append_event(
@@ -902,15 +942,16 @@ def cases_deem_accepted(*, today: dt.date | None = None) -> list[str]:
 
 def cases_raise_alerts(*, today: dt.date | None = None) -> int:
     """Record yellow and red deadline alerts for open cases (once per case and level)."""
-    from tongban.cases.selectors import case_clock
+    from tongban.cases.selectors import case_clock, work_calendar
 
     today = today or timezone.localdate()
     raised = 0
     open_cases = Case.objects.filter(
         accepted_on__isnull=False, decided_at__isnull=True, closed_at__isnull=True
     )
+    calendar = work_calendar()
     for case in open_cases.prefetch_related("pauses").order_by("pk"):
-        clock = case_clock(case, today=today)
+        clock = case_clock(case, today=today, calendar=calendar)
         if clock.flag and clock.left is not None:
             _alert, created = CaseAlert.objects.get_or_create(
                 case=case, level=clock.flag, defaults={"raised_on": today, "days_left": clock.left}

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from django.http import HttpRequest, HttpResponse
@@ -66,38 +67,53 @@ class RequestLogMiddleware:
 
 
 class MachineInputMiddleware:
-    """Refuses, on machine paths, any query parameter or JSON string with characters no field
-    accepts (NUL, other control characters, lone surrogates), before a view sees it: such
-    input would otherwise fail deep in the database driver as a 500."""
+    """Refuses any path, query parameter, form field or (on machine paths) JSON string with
+    characters no field accepts (NUL, other control characters, lone surrogates), before a view
+    sees it: such input would otherwise fail deep in the database driver as a 500. Machine
+    paths get the JSON error, pages the error page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(MACHINE_PREFIXES):
-            bad = [
-                name
-                for name, values in request.GET.lists()
-                if has_forbidden_characters(name)
-                or any(has_forbidden_characters(v) for v in values)
-            ]
-            if request.content_type == "application/json" and request.body:
-                try:
-                    body = json.loads(request.body)
-                except (ValueError, RecursionError):
-                    body = None  # the API reports unparsable bodies itself
-                bad.extend(forbidden_paths(body))
-            if bad:
-                return error_response(
-                    ValidationFailed(
-                        _("The request contains characters that cannot be processed."),
-                        code="invalid_characters",
-                        fields={
-                            name: _("Remove control characters from this value.") for name in bad
-                        },
-                    )
-                )
-        return self.get_response(request)
+        machine = request.path.startswith(MACHINE_PREFIXES)
+        bad = ["path"] if has_forbidden_characters(request.path) else []
+        bad.extend(_bad_names(request.GET))
+        if machine and request.content_type == "application/json" and request.body:
+            try:
+                body = json.loads(request.body)
+            except (ValueError, RecursionError):
+                body = None  # the API reports unparsable bodies itself
+            bad.extend(forbidden_paths(body))
+        elif not machine and request.method == "POST" and request.content_type in _FORMS:
+            bad.extend(_bad_names(request.POST))
+        if not bad:
+            return self.get_response(request)
+        error = ValidationFailed(
+            _("The request contains characters that cannot be processed."),
+            code="invalid_characters",
+            fields={name: _("Remove control characters from this value.") for name in bad},
+        )
+        if machine:
+            return error_response(error)
+        return render(
+            request,
+            "errors/domain_error.html",
+            {"message": error.message, "fields": error.fields},
+            status=error.status,
+        )
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _bad_names(data: Any) -> list[str]:
+    return [
+        name
+        for name, values in data.lists()
+        if has_forbidden_characters(name)
+        or any(isinstance(v, str) and has_forbidden_characters(v) for v in values)
+    ]
 
 
 class DomainErrorMiddleware:
