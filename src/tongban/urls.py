@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("workbench/", include("tongban.workbench.urls")),
     path("", include("tongban.portal.urls")),
 ]

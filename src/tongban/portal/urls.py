@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tongban.portal import views
+from tongban.portal import case_views, views
 
 app_name = "portal"
 urlpatterns = [
@@ -11,5 +11,10 @@ urlpatterns = [
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("me/life-events/", views.life_events, name="life_events"),
+    path("items/<str:code>/apply/", case_views.apply, name="apply"),
+    path("me/cases/", case_views.my_cases, name="my_cases"),
+    path("cases/<str:number>/", case_views.case_page, name="case"),
+    path("cases/<str:number>/actions/<slug:action>/", case_views.case_action, name="case_action"),
+    path("cases/<str:number>/materials/", case_views.case_upload, name="case_upload"),
     path("cases/<str:number>/notices/<slug:kind>/", views.case_notice, name="case_notice"),
 ]

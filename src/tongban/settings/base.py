@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "tongban.catalog",
     "tongban.cases",
     "tongban.portal",
+    "tongban.workbench",
     "tongban.api",
     "tongban.ops",
 ]

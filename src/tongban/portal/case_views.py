@@ -1,0 +1,224 @@
+"""The applicant's pages for cases: apply, my cases, one case (timeline, due dates, materials,
+notices, the actions the applicant may take)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from tongban.accounts import selectors as accounts
+from tongban.accounts.models import MemberRole
+from tongban.cases import legs, selectors, services, workflow
+from tongban.cases.models import Case
+from tongban.catalog import selectors as catalog
+from tongban.catalog.models import ServiceItem
+from tongban.core.errors import DomainError, Forbidden, ValidationFailed
+from tongban.portal import schema_form
+from tongban.regions.models import Division
+
+FORM_PREFIX = "f."
+PAGE_SIZE = 20
+
+
+@login_required
+def apply(request: HttpRequest, code: str) -> HttpResponse:
+    """The application form of an item: drawn from the scenario's JSON Schema, checked by the
+    same service the API uses; after filing, the case page takes the materials."""
+    version = catalog.version_current()
+    item = catalog.item_get(version=version, code=code)
+    person = accounts.person_for_user(request.user)
+    if person is None:
+        raise Forbidden(
+            _("Applications are made with a personal account; staff use the workbench.")
+        )
+    scenarios = list(item.scenarios.all())
+    chosen = request.POST.get("scenario") or request.GET.get("scenario") or ""
+    scenario = next((s for s in scenarios if s.key == chosen), scenarios[0] if scenarios else None)
+    plan = legs.plan_for_item(item.name)
+    modes = [
+        mode
+        for mode, possible in (("ONLINE", item.online), ("JOINT", item.joint and plan is not None))
+        if possible
+    ]
+    context: dict[str, Any] = {
+        "item": item,
+        "scenarios": scenarios,
+        "scenario": scenario,
+        "modes": modes,
+        "plan": plan,
+        "places": _places(item),
+        "divisions": list(Division.objects.order_by("code").values_list("code", "name")),
+        "enterprises": [
+            member.enterprise
+            for member in person.memberships.filter(
+                role__in=[MemberRole.LEGAL_REPRESENTATIVE, MemberRole.AUTHORISED_HANDLER]
+            ).select_related("enterprise")
+        ],
+        "chosen": {
+            "mode": request.POST.get("mode", modes[0] if modes else ""),
+            "authority_division": request.POST.get("authority_division", ""),
+            "origin_division": request.POST.get("origin_division", ""),
+            "enterprise": request.POST.get("enterprise", ""),
+        },
+        "errors": {},
+    }
+    if scenario is None or not modes:
+        return render(request, "portal/cases/apply.html", context)
+    values: dict[str, Any] = {
+        "applicant_name": person.name,
+        "id_number": person.id_number,
+        "phone": person.phone,
+    }
+    form_errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        values = schema_form.read(scenario.form_schema, request.POST, prefix=FORM_PREFIX)
+        try:
+            case = services.case_submit(
+                actor=request.user,
+                item_code=item.code,
+                scenario_key=scenario.key,
+                authority_division=request.POST.get("authority_division", ""),
+                form_data=values,
+                mode=request.POST.get("mode", ""),
+                enterprise_uscc=request.POST.get("enterprise") or None,
+                origin_division=request.POST.get("origin_division") or None,
+            )
+        except ValidationFailed as error:
+            status = 400
+            for name, text in error.fields.items():
+                if name.startswith("form_data."):
+                    form_errors[name.removeprefix("form_data.")] = text
+                else:
+                    context["errors"][name] = text
+            context["message"] = error.message
+        else:
+            messages.success(
+                request,
+                _("Your application %(number)s has been filed. Now hand in the materials.")
+                % {"number": case.number},
+            )
+            return redirect("portal:case", number=case.number)
+    context["fields"] = schema_form.fields(
+        scenario.form_schema, values, form_errors, prefix=FORM_PREFIX
+    )
+    return render(request, "portal/cases/apply.html", context, status=status)
+
+
+def _places(item: ServiceItem) -> list[tuple[str, str]]:
+    return [
+        (impl.division_id, f"{impl.division.name} · {impl.department.name}")
+        for impl in item.implementations.all()
+        if impl.department is not None
+    ]
+
+
+@login_required
+def my_cases(request: HttpRequest) -> HttpResponse:
+    queryset = selectors.cases_of_applicant(actor=request.user)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "case": case,
+            "state_label": workflow.load(case.workflow).states.get(case.state, case.state),
+            "clock": selectors.case_clock(case, calendar=calendar),
+        }
+        for calendar in [selectors.work_calendar()]
+        for case in page.object_list
+    ]
+    return render(
+        request,
+        "portal/cases/mine.html",
+        {"page": page, "rows": rows, "qs": query_without_page(request)},
+    )
+
+
+def query_without_page(request: HttpRequest) -> str:
+    """The query string minus ``page``, ready to take ``page=N`` after it."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    encoded = params.urlencode()
+    return f"{encoded}&" if encoded else ""
+
+
+@login_required
+def case_page(request: HttpRequest, number: str) -> HttpResponse:
+    case = selectors.case_get(actor=request.user, number=number)
+    return render(request, "portal/cases/case.html", case_context(request, case))
+
+
+def case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+    """What the applicant's case page and the workbench's case page both show."""
+    flow = workflow.load(case.workflow)
+    legs_view = selectors.case_legs(case)
+    leg_labels = {leg.key: leg.label for leg in legs_view}
+    events = list(case.events.select_related("actor").order_by("seq"))
+    allowed = services.actions_for(actor=request.user, case=case)
+    return {
+        "case": case,
+        "flow": flow,
+        "state_label": flow.states.get(case.state, case.state),
+        "clock": selectors.case_clock(case),
+        "legs": legs_view,
+        "timeline": [
+            {
+                "event": event,
+                "label": selectors.event_label(flow, event, leg_labels),
+                "state_label": flow.states.get(event.to_state, event.to_state),
+            }
+            for event in events
+        ],
+        "materials": list(case.materials.select_related("spec").order_by("uploaded_at")),
+        "checklist": services.formal_review_checklist(case),
+        "can_upload": services.can_upload(actor=request.user, case=case),
+        "notices": selectors.case_notices_available(case),
+        "actions": [(name, flow.actions[name]) for name in allowed],
+        "is_final": flow.is_final(case.state),
+    }
+
+
+@require_POST
+@login_required
+def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    """The applicant's buttons: withdraw, hand in the supplement. Staff act in the workbench."""
+    if action not in {"withdraw", "supplement"}:
+        raise Forbidden(_("Staff act on cases in the workbench."))
+    selectors.case_get(actor=request.user, number=number)
+    services.case_act(actor=request.user, number=number, action=action)
+    messages.success(request, _("Done."))
+    return redirect("portal:case", number=number)
+
+
+@require_POST
+@login_required
+def case_upload(request: HttpRequest, number: str) -> HttpResponse:
+    """Upload without JavaScript (the page uses the API with a progress bar when it can)."""
+    selectors.case_get(actor=request.user, number=number)
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise ValidationFailed(fields={"file": _("Choose a file.")})
+        services.material_upload(
+            actor=request.user,
+            number=number,
+            spec_key=request.POST.get("spec_key", ""),
+            upload=upload,
+        )
+    except DomainError as error:
+        messages.error(
+            request, "；".join(str(t) for t in error.fields.values()) or str(error.message)
+        )
+    else:
+        messages.success(request, _("The file has been received."))
+    # Back to the page the form was on; a fixed choice, never a URL from the request.
+    back = {"workbench": "workbench:case", "forward": "workbench:forward"}.get(
+        request.POST.get("back", ""), "portal:case"
+    )
+    return redirect(back, number=number)

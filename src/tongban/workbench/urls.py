@@ -1,0 +1,13 @@
+from django.urls import path
+
+from tongban.workbench import views
+
+app_name = "workbench"
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("login/", views.StaffLoginView.as_view(), name="login"),
+    path("receive/", views.receive, name="receive"),
+    path("cases/<str:number>/", views.case_page, name="case"),
+    path("cases/<str:number>/forward/", views.forward, name="forward"),
+    path("cases/<str:number>/actions/<slug:action>/", views.case_action, name="case_action"),
+]
