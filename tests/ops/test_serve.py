@@ -262,6 +262,22 @@ def test_a_demo_citizen_logs_in_over_http(node: Node) -> None:
     assert reply.json()["person"]["phone"] == "138****0001"
 
 
+def test_more_keep_alive_clients_than_threads_are_all_served(node: Node) -> None:
+    """Idle keep-alive connections (browsers keep theirs open) must not lock out the next
+    client: granian's --backpressure counts open connections, not requests in progress."""
+    from tongban.ops.bench_cases import HttpClient
+
+    clients = [HttpClient(node.base, timeout=10) for _ in range(2 * 5 + 2)]  # threads: ≤ 5
+    try:
+        for client in clients:  # each connection stays open, idle, after its first reply
+            started = time.monotonic()
+            assert client.request("GET", "/healthz").status == 200
+            assert time.monotonic() - started < 5, node.log_tail()
+    finally:
+        for client in clients:
+            client.close()
+
+
 def test_sigterm_stops_the_server_and_every_child(initialised: Path, tmp_path: Path) -> None:
     with _serving(initialised, tmp_path / "data") as node:
         assert len(_processes_of(node.data_dir)) >= 3, "expected serve, granian and a worker"

@@ -33,8 +33,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threads",
             type=int,
-            # granian's guideline for WSGI: at most 2 × cores + 1 threads per process.
-            default=int(os.environ.get("TONGBAN_WEB_THREADS", str(2 * (os.cpu_count() or 1) + 1))),
+            default=default_threads(),
             help="Python threads per web process (requests served at once by each).",
         )
         parser.add_argument("--no-worker", action="store_true", help="Serve HTTP only.")
@@ -58,27 +57,12 @@ class Command(BaseCommand):
         # Server processes share one directory so /metrics adds up all of them.
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         commands = {
-            "web": [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "wsgi",
-                "--host",
-                options["host"],
-                "--port",
-                str(options["port"]),
-                "--workers",
-                str(options["workers"]),
-                # A database-bound WSGI app gains nothing from hundreds of threads per
-                # process: bound them, and let granian queue the rest (backpressure).
-                "--blocking-threads",
-                str(options["threads"]),
-                "--backpressure",
-                str(options["threads"]),
-                "--no-ws",
-                "tongban.wsgi:application",
-            ],
+            "web": web_command(
+                host=options["host"],
+                port=options["port"],
+                workers=options["workers"],
+                threads=options["threads"],
+            ),
         }
         if not options["no_worker"]:
             commands["worker"] = [sys.executable, "-m", "tongban", "worker"]
@@ -127,6 +111,37 @@ class Command(BaseCommand):
                     child.kill()
         if exit_code:
             raise CommandError(f"a child process exited with code {exit_code}")
+
+
+def default_threads() -> int:
+    # granian's guideline for WSGI: at most 2 × cores + 1 threads per process.
+    return int(os.environ.get("TONGBAN_WEB_THREADS", str(2 * (os.cpu_count() or 1) + 1)))
+
+
+def web_command(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The web server's command line (granian, WSGI); `tongban bench cases` starts the same."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        # A database-bound WSGI app gains nothing from hundreds of threads per
+        # process: bound them, and let granian queue the requests beyond them.
+        # NOTE: no --backpressure equal to the threads: granian counts every open connection
+        # against it, idle keep-alive ones included, so the next client would wait ~30 s for
+        # one of them to time out (measured with `tongban bench cases`).
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "tongban.wsgi:application",
+    ]
 
 
 def _pending_migrations() -> list[str]:
