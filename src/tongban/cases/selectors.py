@@ -13,10 +13,11 @@ from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts.permissions import staff_scope
 from tongban.accounts.selectors import person_for_user
-from tongban.cases import chain, workflow
+from tongban.cases import workflow
 from tongban.cases.models import CalendarEntry, Case, CaseEvent
 from tongban.cases.personal import reveal
 from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
+from tongban.core import chain
 from tongban.core.errors import DomainError, NotFound
 from tongban.regions.codes import shared_prefix
 

@@ -29,7 +29,7 @@ from tongban.accounts.selectors import (
     person_find_by_id_number,
     person_for_user,
 )
-from tongban.cases import chain, files, legs, scanning, workdays, workflow
+from tongban.cases import files, legs, scanning, workdays, workflow
 from tongban.cases.models import (
     Case,
     CaseAlert,
@@ -47,6 +47,7 @@ from tongban.cases.personal import protect
 from tongban.catalog.forms import form_errors
 from tongban.catalog.models import Implementation, ServiceItem
 from tongban.catalog.selectors import version_current
+from tongban.core import chain
 from tongban.core.audit import SYSTEM
 from tongban.core.errors import (
     Conflict,

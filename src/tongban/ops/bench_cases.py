@@ -58,12 +58,13 @@ from django.db.models import Q
 from tongban.accounts import services as account_services
 from tongban.accounts.models import Staff, StaffRole, User
 from tongban.accounts.selectors import person_find_by_id_number
-from tongban.cases import chain, workflow
+from tongban.cases import workflow
 from tongban.cases.models import Case, CaseEvent, CaseMode, CaseSequence
 from tongban.cases.personal import protect
 from tongban.catalog.forms import form_errors
 from tongban.catalog.models import Implementation, Scenario
 from tongban.catalog.selectors import version_current
+from tongban.core import chain
 from tongban.core.audit import SYSTEM
 from tongban.core.errors import DomainError
 from tongban.regions import codes

@@ -23,13 +23,24 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TONGBAN_DATA_DIR = env_path("TONGBAN_DATA_DIR", Path.cwd() / "var")
 TONGBAN_NODE_CODE = env_str("TONGBAN_NODE_CODE", "500000")
 TONGBAN_HUB_CODE = HUB_NODE_CODE
-if not re.fullmatch(r"\d{6}", TONGBAN_NODE_CODE):
+if not re.fullmatch(r"[0-9]{6}", TONGBAN_NODE_CODE):
     raise ImproperlyConfigured(
         f"TONGBAN_NODE_CODE must be a 6-digit division code, got {TONGBAN_NODE_CODE!r}"
     )
 # Personal-data keys (keyed hash for look-ups, encryption for stored values); see core/pii.py.
 TONGBAN_PII_KEY_FILE = env_path("TONGBAN_PII_KEY_FILE", TONGBAN_DATA_DIR / "keys" / "pii.json")
 TONGBAN_PII_KEYS: dict[str, object] | None = None  # tests set keys inline instead of a file
+# Exchange between nodes (exchange/): this node's signing keys (private halves only in files
+# here), the URL peers reach it at, and the hub it trusts (empty: single node, or the hub).
+TONGBAN_NODE_KEY_DIR = env_path("TONGBAN_NODE_KEY_DIR", TONGBAN_DATA_DIR / "keys" / "node")
+TONGBAN_NODE_URL = env_str("TONGBAN_NODE_URL", "http://127.0.0.1:8000")
+TONGBAN_HUB_URL = env_str("TONGBAN_HUB_URL", "")
+# The hub's public keys, pinned out of band (a JWK set file); later ones come in trust lists.
+TONGBAN_HUB_KEYS_FILE = env_path(
+    "TONGBAN_HUB_KEYS_FILE", TONGBAN_DATA_DIR / "keys" / "hub-keys.json"
+)
+TONGBAN_TRUST_LIST_DAYS = env_int("TONGBAN_TRUST_LIST_DAYS", 7)
+TONGBAN_KEY_GRACE_DAYS = env_int("TONGBAN_KEY_GRACE_DAYS", 7)
 
 SECRET_KEY = env_str("SECRET_KEY")
 DEBUG = False
@@ -51,6 +62,7 @@ INSTALLED_APPS = [
     "tongban.accounts",
     "tongban.catalog",
     "tongban.cases",
+    "tongban.exchange",
     "tongban.portal",
     "tongban.workbench",
     "tongban.api",

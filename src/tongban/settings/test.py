@@ -14,6 +14,9 @@ STATIC_ROOT = TONGBAN_DATA_DIR / "static"
 STATIC_ROOT.mkdir()
 MEDIA_ROOT = TONGBAN_DATA_DIR / "media"
 TONGBAN_PII_KEY_FILE = TONGBAN_DATA_DIR / "keys" / "pii.json"
+TONGBAN_NODE_KEY_DIR = TONGBAN_DATA_DIR / "keys" / "node"
+TONGBAN_HUB_KEYS_FILE = TONGBAN_DATA_DIR / "keys" / "hub-keys.json"
+TONGBAN_HUB_URL = ""
 DATABASES = {
     "default": database_config(env_str("TONGBAN_TEST_DATABASE_URL"), data_dir=TONGBAN_DATA_DIR)
 }

@@ -9,7 +9,14 @@ from django.core.management.base import BaseCommand, CommandParser
 from tongban.catalog.services import catalog_load_reference
 from tongban.core.audit import SYSTEM
 from tongban.core.pii import ensure_key_file
+from tongban.exchange.services import (
+    is_hub,
+    node_identity_ensure,
+    signing_pair,
+    trust_list_to_serve,
+)
 from tongban.ops import demo
+from tongban.regions.models import Division
 from tongban.regions.services import regions_load_reference
 
 
@@ -37,6 +44,19 @@ class Command(BaseCommand):
         report = regions_load_reference()
         self.stdout.write(f"reference data: created {report.created}, updated {report.updated}")
         self.stdout.write(catalog_load_reference(actor=SYSTEM))
+        division = Division.objects.filter(code=settings.TONGBAN_NODE_CODE).first()
+        _node, created = node_identity_ensure(
+            name=division.name if division else settings.TONGBAN_NODE_CODE
+        )
+        kid = signing_pair().kid
+        if created:
+            self.stdout.write(
+                f"created the node signing key {kid} in {settings.TONGBAN_NODE_KEY_DIR}"
+            )
+        else:
+            self.stdout.write(f"node signing key: {kid}")
+        if is_hub():
+            trust_list_to_serve()
         if options["demo"]:
             summary = demo.load_demo()
             for line in summary:

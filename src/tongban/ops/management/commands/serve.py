@@ -68,6 +68,16 @@ class Command(BaseCommand):
             commands["worker"] = [sys.executable, "-m", "tongban", "worker"]
             # Deemed acceptance and deadline alerts, hourly.
             commands["tick"] = [sys.executable, "-m", "tongban", "cases", "tick", "--every", "3600"]
+            # The trust list and messages to peers: fresh within a minute.
+            commands["exchange"] = [
+                sys.executable,
+                "-m",
+                "tongban",
+                "exchange",
+                "tick",
+                "--every",
+                "60",
+            ]
 
         children = {name: subprocess.Popen(argv, env=env) for name, argv in commands.items()}  # noqa: S603
         log.info(

@@ -1,8 +1,8 @@
-"""The per-case hash chain of events (责任追溯). Pure: no Django.
+"""Hash chains (责任追溯): each case's events, the exchange's evidence log. Pure: no Django.
 
-Each event stores the SHA-256 of the previous event of its case; its own hash covers its
-canonical encoding together with that previous hash. Changing, inserting or deleting any event
-breaks every link after it, which ``verify`` finds.
+Each link stores the SHA-256 of the link before it; its own hash covers its canonical encoding
+together with that previous hash. Changing, inserting or deleting any link breaks every link
+after it, which ``verify`` finds.
 
 Canonical encoding: JSON with sorted keys, no whitespace, UTF-8, datetimes as ISO-8601 with
 offset, decimals and dates as strings.
@@ -29,7 +29,7 @@ def canonical(value: Mapping[str, Any]) -> bytes:
 def _default(value: Any) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__} in an event")
+    raise TypeError(f"cannot encode {type(value).__name__} in a chain link")
 
 
 def link_hash(previous: str, body: Mapping[str, Any]) -> str:
@@ -51,7 +51,7 @@ class Break:
 
 
 def verify(links: Iterable[Link]) -> Break | None:
-    """The first broken link of one case's chain (in sequence order), or None if it holds."""
+    """The first broken link of one chain (in sequence order), or None if it holds."""
     previous, expected_seq = GENESIS, 1
     for link in links:
         if link.seq != expected_seq:

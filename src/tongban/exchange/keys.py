@@ -1,0 +1,142 @@
+"""A node's signing keys (Ed25519) and compact JWS with them. Pure: no Django.
+
+Private keys live only in files under the node's key directory (PKCS#8 PEM, mode 0600, named
+by key id); the database holds public keys. A key id is the RFC 7638 thumbprint of the public
+key, so anyone can recompute it. Signatures use the JOSE algorithm ``Ed25519`` (RFC 9864's
+fully specified name for EdDSA over Ed25519; the older polymorphic ``EdDSA`` is deprecated).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import OKPKey
+
+ALGORITHM = "Ed25519"
+_SUFFIX = ".pem"
+# An RFC 7638 thumbprint with SHA-256: 32 bytes, base64url without padding. Checked before a kid
+# becomes part of a file name.
+_KID = re.compile(r"[A-Za-z0-9_-]{43}")
+_PUBLIC_MEMBERS = ("kty", "crv", "x")
+
+
+class KeyFileError(LookupError):
+    """A key file is missing, unreadable or not an Ed25519 private key."""
+
+
+class BadSignature(ValueError):
+    """A JWS that does not verify, does not parse, or names no usable key."""
+
+
+@dataclass(frozen=True)
+class NodeKeyPair:
+    kid: str
+    private: OKPKey
+
+    def public_jwk(self) -> dict[str, Any]:
+        return public_jwk(self.private)
+
+
+def public_jwk(key: OKPKey) -> dict[str, Any]:
+    """The public half as a JWK with its kid, use and algorithm."""
+    jwk = dict(key.as_dict(private=False))
+    jwk.update({"kid": key.thumbprint(), "use": "sig", "alg": ALGORITHM})
+    return jwk
+
+
+def public_members(jwk: dict[str, Any]) -> dict[str, Any]:
+    """Only the public members of an Ed25519 JWK, with its kid, use and algorithm: what may be
+    stored or published of a key someone sent (never a private ``d`` sent by mistake)."""
+    public = {name: jwk[name] for name in _PUBLIC_MEMBERS if name in jwk}
+    return public | {"kid": kid_of(jwk), "use": "sig", "alg": ALGORITHM}
+
+
+def generate(directory: Path) -> NodeKeyPair:
+    """A new key pair, its private key written to ``directory/<kid>.pem`` (0600, never
+    overwritten)."""
+    key = OKPKey.generate_key("Ed25519")
+    kid = key.thumbprint()
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / f"{kid}{_SUFFIX}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.as_pem(private=True))
+    return NodeKeyPair(kid=kid, private=key)
+
+
+def load(directory: Path, kid: str) -> NodeKeyPair:
+    if not _KID.fullmatch(kid):
+        raise KeyFileError(f"{kid!r} is not a key id")
+    path = directory / f"{kid}{_SUFFIX}"
+    try:
+        key = OKPKey.import_key(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyFileError(f"no private key file for kid {kid} in {directory}") from None
+    except (OSError, ValueError, JoseError) as error:
+        raise KeyFileError(f"unreadable key file {path}: {error}") from None
+    if not key.is_private or key.thumbprint() != kid:
+        raise KeyFileError(f"{path} does not hold the private key {kid}")
+    return NodeKeyPair(kid=kid, private=key)
+
+
+def kids_on_disk(directory: Path) -> list[str]:
+    return sorted(path.stem for path in directory.glob(f"*{_SUFFIX}")) if directory.exists() else []
+
+
+def sign(pair: NodeKeyPair, payload: bytes, *, typ: str) -> str:
+    """A compact JWS over ``payload`` with ``alg``, ``kid`` and ``typ`` in the protected
+    header."""
+    header = {"alg": ALGORITHM, "kid": pair.kid, "typ": typ}
+    return jws.serialize_compact(header, payload, pair.private, algorithms=[ALGORITHM])
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The protected header, to pick the key; nothing in it is trusted yet."""
+    try:
+        return dict(jws.extract_compact(token.encode("ascii")).headers())
+    except (JoseError, ValueError, UnicodeError, AttributeError) as error:
+        raise BadSignature(f"not a compact JWS: {error}") from None
+
+
+def unverified_payload(token: str) -> bytes:
+    """The payload, to learn who claims to have signed; nothing in it is trusted yet."""
+    try:
+        return bytes(jws.extract_compact(token.encode("ascii")).payload)
+    except (JoseError, ValueError, UnicodeError, AttributeError) as error:
+        raise BadSignature(f"not a compact JWS: {error}") from None
+
+
+def kid_of(jwk: dict[str, Any]) -> str:
+    """The RFC 7638 thumbprint of a public Ed25519 JWK ("" if it is not one)."""
+    if not isinstance(jwk, dict):
+        return ""
+    try:
+        key = OKPKey.import_key({k: v for k, v in jwk.items() if k in _PUBLIC_MEMBERS})
+    except (JoseError, ValueError, TypeError):
+        return ""
+    return str(key.thumbprint()) if key.curve_name == "Ed25519" else ""
+
+
+def verify(token: str, jwk: dict[str, Any], *, typ: str) -> bytes:
+    """The payload of a JWS signed by ``jwk`` with the expected ``typ``; BadSignature
+    otherwise."""
+    header = unverified_header(token)
+    if header.get("alg") != ALGORITHM or header.get("typ") != typ:
+        raise BadSignature(f"expected alg {ALGORITHM} and typ {typ}")
+    kid = kid_of(jwk)
+    if not kid:
+        raise BadSignature("not an Ed25519 public key")
+    if kid != header.get("kid"):
+        raise BadSignature("the kid does not name this key")
+    try:
+        key = OKPKey.import_key({k: v for k, v in jwk.items() if k in _PUBLIC_MEMBERS})
+        return bytes(jws.deserialize_compact(token, key, algorithms=[ALGORITHM]).payload)
+    except (JoseError, ValueError, TypeError) as error:
+        raise BadSignature(f"signature does not verify: {error}") from None

@@ -1,0 +1,346 @@
+"""Messages between nodes: the transactional outbox, delivery with backoff and dead letters,
+the idempotent inbox that applies each subject's events in order, and the evidence log.
+
+Domains send with ``message_send`` inside the transaction of the change it reports, and
+register a handler per event type (``handlers.register``) for what arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tongban.core import chain
+from tongban.core.audit import audit_record
+from tongban.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from tongban.core.logging import get_logger
+from tongban.exchange import envelope, keys, services, trust
+from tongban.exchange.models import (
+    EvidenceEntry,
+    InboxMessage,
+    InboxState,
+    OutboxMessage,
+    OutboxState,
+)
+
+log = get_logger(__name__)
+
+MAX_ATTEMPTS = 15
+MAX_BACKOFF = dt.timedelta(hours=1)
+LEASE = dt.timedelta(seconds=60)  # a claimed message is retried after this if its worker dies
+TIMEOUT = 10
+JOSE = "application/jose"
+
+Handler = Callable[[dict[str, Any]], None]
+_handlers: dict[str, Handler] = {}
+
+
+def register_handler(event_type: str, handler: Handler) -> None:
+    """What to do when an event of ``event_type`` arrives (called in the inbox transaction)."""
+    _handlers[event_type] = handler
+
+
+# Sending ------------------------------------------------------------------------------------
+
+
+def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any]) -> OutboxMessage:
+    """Put a signed event for ``recipient`` into the outbox, in the caller's transaction:
+    it leaves only if that transaction commits, and is delivered after it."""
+    now = timezone.now()
+    own = settings.TONGBAN_NODE_CODE
+    with transaction.atomic():
+        last = OutboxMessage.objects.filter(recipient=recipient, subject=subject).aggregate(
+            m=Max("sequence")
+        )["m"]
+        event = envelope.make_event(
+            source=own,
+            recipient=recipient,
+            type=type,
+            subject=subject,
+            sequence=(last or 0) + 1,
+            data=data,
+            time=now,
+        )
+        try:
+            token = envelope.seal(event, services.signing_pair(at=now))
+        except envelope.EnvelopeError as error:
+            raise ValidationFailed(str(error), code="message_too_large") from None
+        message = OutboxMessage.objects.create(
+            event_id=uuid.UUID(event["id"]),
+            recipient=recipient,
+            type=type,
+            subject=subject,
+            sequence=event["sequence"],
+            token=token,
+            next_attempt_at=now,
+        )
+        _evidence(direction="out", peer=recipient, event_id=message.event_id, token=token)
+        transaction.on_commit(_schedule_delivery)
+    return message
+
+
+def _schedule_delivery() -> None:
+    from tongban.exchange.tasks import deliver_outbox
+
+    try:
+        deliver_outbox.enqueue()
+    except Exception:  # the periodic sweep delivers it later
+        log.exception("exchange.enqueue_failed")
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return min(dt.timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)
+
+
+def outbox_deliver(*, limit: int = 100) -> int:
+    """Deliver the due messages (each claimed for a short lease, so two workers never send
+    the same one at once and a crashed worker's claim runs out). Returns how many were sent."""
+    sent = 0
+    for message_id in _claim(limit):
+        message = OutboxMessage.objects.get(pk=message_id)
+        try:
+            _post(message)
+        except DomainError as error:
+            _failed(message, str(error.message))
+        else:
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                state=OutboxState.SENT, sent_at=timezone.now(), last_error=""
+            )
+            sent += 1
+    return sent
+
+
+def _claim(limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        due = OutboxMessage.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.order_by("id").values_list("id", flat=True)[:limit])
+        OutboxMessage.objects.filter(pk__in=ids).update(next_attempt_at=now + LEASE)
+    return ids
+
+
+def _failed(message: OutboxMessage, error: str) -> None:
+    attempts = message.attempts + 1
+    dead = attempts >= MAX_ATTEMPTS
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        attempts=attempts,
+        last_error=error[:500],
+        state=OutboxState.DEAD if dead else OutboxState.PENDING,
+        next_attempt_at=timezone.now() + _backoff(attempts),
+    )
+    log.warning(
+        "exchange.delivery_failed", message_id=message.pk, attempts=attempts, dead=dead, error=error
+    )
+
+
+def _route(recipient: str) -> str:
+    """The inbox URL of a peer from the trust list (direct), else the hub's relay."""
+    try:
+        peer = services.trust_list_current().node(recipient)
+    except DomainError as error:
+        raise DomainError(_("No route: %(e)s") % {"e": error.message}, code="no_route") from None
+    if peer is None or not peer.url:
+        raise DomainError(
+            _("No route: node %(code)s is not on the trust list.") % {"code": recipient},
+            code="no_route",
+        )
+    return peer.url.rstrip("/") + "/federation/v1/inbox"
+
+
+def _post(message: OutboxMessage) -> None:
+    url = _route(message.recipient)
+    if not url.startswith(("http://", "https://")):
+        raise DomainError(_("No route: the peer's URL is not HTTP."), code="no_route")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url, data=message.token.encode("ascii"), method="POST", headers={"Content-Type": JOSE}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as error:
+        body = error.read()[:300].decode("utf-8", "replace")
+        raise DomainError(f"HTTP {error.code}: {body}", code="refused") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise DomainError(f"unreachable: {error}", code="unreachable") from None
+    if status not in (200, 202):
+        raise DomainError(f"HTTP {status}", code="refused")
+
+
+def next_due() -> dt.datetime | None:
+    return OutboxMessage.objects.filter(state=OutboxState.PENDING).aggregate(
+        m=Min("next_attempt_at")
+    )["m"]
+
+
+def outbox_retry(*, actor: Any, message_id: int) -> OutboxMessage:
+    """Send a dead letter again (the admin's retry button)."""
+    with transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            raise NotFound()
+        if message.state != OutboxState.DEAD:
+            raise Conflict(_("Only messages that were given up can be retried."))
+        message.state, message.attempts = OutboxState.PENDING, 0
+        message.next_attempt_at = timezone.now()
+        message.save(update_fields=["state", "attempts", "next_attempt_at"])
+        audit_record(actor=actor, action="outbox.retried", target=message, changes={})
+        transaction.on_commit(_schedule_delivery)
+    return message
+
+
+# Receiving ----------------------------------------------------------------------------------
+
+
+class Untrusted(DomainError):
+    status = 403
+    code = "untrusted"
+    default_message = _("The message is not signed by a key the trust list vouches for.")
+
+
+def _resolve(source: str, kid: str) -> dict[str, Any]:
+    try:
+        listed = services.trust_list_current()
+        return listed.key_of(source, kid, at=timezone.now()).jwk
+    except trust.TrustError as error:
+        raise Untrusted(code=error.reason) from None
+    except DomainError as error:
+        raise Untrusted(error.message, code=error.code) from None
+
+
+def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
+    """Verify, store once and apply what is due. Returns the message and whether it was new
+    (a repeat of a known event id changes nothing)."""
+    try:
+        event = envelope.open_sealed(token, _resolve)
+    except (envelope.EnvelopeError, keys.BadSignature) as error:
+        reason = getattr(error, "reason", "malformed")
+        if reason == "bad_signature":
+            raise Untrusted(code="bad_signature") from None
+        raise ValidationFailed(
+            _("The message is not a well-formed event: %(e)s") % {"e": error},
+            code="malformed_event",
+        ) from None
+    if event["recipient"] != settings.TONGBAN_NODE_CODE:
+        raise Forbidden(_("This message is for another node."), code="wrong_recipient")
+    event_id = uuid.UUID(event["id"]) if _is_uuid(event["id"]) else None
+    if event_id is None:
+        raise ValidationFailed(_("The event id must be a UUID."), code="malformed_event")
+    existing = InboxMessage.objects.filter(event_id=event_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            message = InboxMessage.objects.create(
+                event_id=event_id,
+                source=event["source"],
+                type=event["type"],
+                subject=event["subject"],
+                sequence=event["sequence"],
+                event=event,
+                token=token,
+                state=InboxState.WAITING,
+            )
+            _evidence(direction="in", peer=event["source"], event_id=event_id, token=token)
+            _apply_ready(event["source"], event["subject"])
+    except IntegrityError:
+        # The same event (or another with its sequence) arrived concurrently: keep the first.
+        existing = InboxMessage.objects.filter(event_id=event_id).first()
+        if existing is None:
+            raise Conflict(
+                _("Another event already holds this sequence number."), code="sequence_taken"
+            ) from None
+        return existing, False
+    message.refresh_from_db()
+    return message, True
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _apply_ready(source: str, subject: str) -> None:
+    """Apply the subject's waiting events in sequence, as far as there is no gap."""
+    while True:
+        done = InboxMessage.objects.filter(
+            source=source, subject=subject, state=InboxState.APPLIED
+        ).aggregate(m=Max("sequence"))["m"]
+        following = (
+            InboxMessage.objects.select_for_update()
+            .filter(
+                source=source,
+                subject=subject,
+                state=InboxState.WAITING,
+                sequence=(done or 0) + 1,
+            )
+            .first()
+        )
+        if following is None:
+            return
+        handler = _handlers.get(following.type)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for {following.type}")
+            with transaction.atomic():
+                handler(following.event)
+        except Exception as error:  # a handler's failure must not lose the message
+            following.state, following.error = InboxState.FAILED, str(error)[:500]
+            following.save(update_fields=["state", "error"])
+            log.error("exchange.apply_failed", message_id=following.pk, error=str(error))
+            return
+        following.state, following.applied_at = InboxState.APPLIED, timezone.now()
+        following.save(update_fields=["state", "applied_at"])
+
+
+# Evidence -----------------------------------------------------------------------------------
+
+
+def _evidence(*, direction: str, peer: str, event_id: uuid.UUID, token: str) -> EvidenceEntry:
+    last = EvidenceEntry.objects.select_for_update().order_by("-seq").first()
+    seq, previous = (last.seq + 1, last.hash) if last else (1, chain.GENESIS)
+    entry = EvidenceEntry(
+        seq=seq,
+        direction=direction,
+        peer=peer,
+        event_id=event_id,
+        token=token,
+        at=timezone.now().replace(microsecond=0),
+        prev_hash=previous,
+    )
+    entry.hash = chain.link_hash(previous, evidence_body(entry))
+    entry.save()
+    return entry
+
+
+def evidence_body(entry: EvidenceEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "direction": entry.direction,
+        "peer": entry.peer,
+        "event_id": str(entry.event_id),
+        "token": entry.token,
+        "at": entry.at.isoformat(),
+    }
+
+
+def evidence_verify() -> chain.Break | None:
+    """The first broken link of this node's evidence log, or None."""
+    return chain.verify(
+        chain.Link(seq=e.seq, prev_hash=e.prev_hash, hash=e.hash, body=evidence_body(e))
+        for e in EvidenceEntry.objects.order_by("seq").iterator()
+    )

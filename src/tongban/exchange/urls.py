@@ -1,0 +1,10 @@
+from django.urls import path
+
+from tongban.exchange import views
+
+app_name = "federation"
+urlpatterns = [
+    path("trust-list", views.trust_list, name="trust_list"),
+    path("nodes", views.register_node, name="register_node"),
+    path("inbox", views.inbox, name="inbox"),
+]

@@ -1,0 +1,60 @@
+"""/federation/v1/: what nodes ask each other (machine paths: JSON errors, no CSRF)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from tongban.core.errors import DomainError, ValidationFailed
+from tongban.exchange import services
+
+JOSE = "application/jose"
+MAX_REGISTRATION_BYTES = 64 * 1024
+
+
+@require_GET
+def trust_list(request: HttpRequest) -> HttpResponse:
+    """The hub's signed trust list (compact JWS, ``application/jose``)."""
+    copy = services.trust_list_to_serve()
+    response = HttpResponse(copy.token, content_type=JOSE)
+    response["Cache-Control"] = "max-age=300"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def register_node(request: HttpRequest) -> HttpResponse:
+    """A node registers itself or its new keys with a signed registration (compact JWS)."""
+    if len(request.body) > MAX_REGISTRATION_BYTES:
+        raise ValidationFailed(code="too_large")
+    node = services.node_register(token=request.body.decode("ascii", "replace").strip())
+    body = {"code": node.code, "name": node.name, "keys": node.keys.count()}
+    return JsonResponse(body, status=201, json_dumps_params={"ensure_ascii": False})
+
+
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+class TooLarge(DomainError):
+    status = 413
+    code = "too_large"
+    default_message = _("The message is larger than this node accepts.")
+
+
+@csrf_exempt
+@require_POST
+def inbox(request: HttpRequest) -> HttpResponse:
+    """A peer delivers a signed event (compact JWS). 202 when stored (applied now or once
+    the events before it arrive), 200 for a repeat, 4xx (nothing stored) otherwise."""
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_MESSAGE_BYTES or (
+        len(request.body) > MAX_MESSAGE_BYTES
+    ):
+        raise TooLarge()
+    from tongban.exchange import messaging
+
+    message, new = messaging.inbox_receive(token=request.body.decode("ascii", "replace").strip())
+    return JsonResponse(
+        {"id": str(message.event_id), "state": message.state}, status=202 if new else 200
+    )
