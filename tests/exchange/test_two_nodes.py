@@ -231,7 +231,7 @@ def test_a_province_enrols_registers_and_rotates_its_key(
     )
     assert [node.code for node in listed.nodes] == [HUB]
 
-    registered = json.loads(sichuan.tongban("exchange", "register", "--enrolment", code).stdout)
+    registered = json.loads(sichuan.tongban("exchange", "register", f"--enrolment={code}").stdout)
     assert registered == {"code": SICHUAN, "name": "四川省", "keys": 1}
 
     # A rotated key reaches the hub without a new enrolment code (signed with the key the hub

@@ -235,7 +235,7 @@ def up(layout: Layout, *, admin_url: str | None) -> Iterator[dict[str, Any]]:
             tongban(member, layout, "exchange", "register")
         else:
             code = tongban(hub, layout, "exchange", "enrol", member.code).strip()
-            tongban(member, layout, "exchange", "register", "--enrolment", code)
+            tongban(member, layout, "exchange", "register", f"--enrolment={code}")
             marker.write_text(hub.url)
         start(member, layout)
     for member in layout.members:

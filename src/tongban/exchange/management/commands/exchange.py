@@ -31,7 +31,9 @@ class Command(BaseCommand):
             default=0,
             help="Sign with the new key only after this delay (time for peers to learn it).",
         )
-        keys.add_argument("--revoke", metavar="KID", help="Stop trusting this key at once.")
+        keys.add_argument(
+            "--revoke", metavar="KID", help="Stop trusting this key at once (write --revoke=KID)."
+        )
         sub.add_parser("public-keys", help="Print this node's public keys as a JWK set.")
         enrol = sub.add_parser("enrol", help="(hub) Print a one-time enrolment code for a node.")
         enrol.add_argument("node_code")
