@@ -78,6 +78,9 @@ class MachineInputMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         machine = request.path.startswith(MACHINE_PREFIXES)
         bad = ["path"] if has_forbidden_characters(request.path) else []
+        length = str(request.META.get("CONTENT_LENGTH") or "0")
+        if not length.isascii() or not length.isdigit():
+            bad.append("Content-Length")  # Django would fail on it later, as a 500
         bad.extend(_bad_names(request.GET))
         if machine and request.content_type == "application/json" and request.body:
             try:

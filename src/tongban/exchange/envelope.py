@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from tongban.core.text import forbidden_paths
 from tongban.exchange.keys import (
     BadSignature,
     NodeKeyPair,
@@ -29,6 +30,9 @@ from tongban.exchange.keys import (
 TYP = "tongban-event+jws"
 SPEC_VERSION = "1.0"
 MAX_DATA_BYTES = 192 * 1024
+MAX_DEPTH = 32  # nesting of arrays and objects in an event
+MAX_SEQUENCE = 2**31 - 1
+MAX_TYPE = 128
 
 _NODE = re.compile(r"[1-9]\d{5}")
 _TYPE = re.compile(r"cn\.tongban(\.[a-z][a-z0-9_]*){2,}")
@@ -74,6 +78,11 @@ def check_event(event: Any) -> dict[str, Any]:
     """The event if well formed; EnvelopeError("malformed", …) naming the first problem."""
     if not isinstance(event, dict):
         raise EnvelopeError("malformed", "an event is a JSON object")
+    if _depth(event) > MAX_DEPTH:
+        raise EnvelopeError("malformed", f"nested deeper than {MAX_DEPTH}")
+    bad = next(forbidden_paths(event), None)
+    if bad is not None:
+        raise EnvelopeError("malformed", f"control characters in {bad}")
     missing = [name for name in _REQUIRED if name not in event]
     if missing:
         raise EnvelopeError("malformed", f"missing {', '.join(missing)}")
@@ -85,11 +94,19 @@ def check_event(event: Any) -> dict[str, Any]:
     for name in ("source", "recipient"):
         if not isinstance(event[name], str) or not _NODE.fullmatch(event[name]):
             raise EnvelopeError("malformed", f"{name} must be a node code")
-    if not isinstance(event["type"], str) or not _TYPE.fullmatch(event["type"]):
+    if (
+        not isinstance(event["type"], str)
+        or len(event["type"]) > MAX_TYPE
+        or not _TYPE.fullmatch(event["type"])
+    ):
         raise EnvelopeError("malformed", "type must look like cn.tongban.<domain>.<event>")
     sequence = event["sequence"]
-    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
-        raise EnvelopeError("malformed", "sequence must be a positive integer")
+    if (
+        not isinstance(sequence, int)
+        or isinstance(sequence, bool)
+        or not 1 <= sequence <= MAX_SEQUENCE
+    ):
+        raise EnvelopeError("malformed", "sequence must be a positive 32-bit integer")
     try:
         when = dt.datetime.fromisoformat(event["time"])
     except (TypeError, ValueError):
@@ -124,7 +141,7 @@ def open_sealed(token: str, resolve: KeyResolver) -> dict[str, Any]:
         raise EnvelopeError("malformed", "not a tongban event")
     try:
         claimed = json.loads(unverified_payload(token))
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise EnvelopeError("malformed", "the payload is not JSON") from None
     source = claimed.get("source") if isinstance(claimed, dict) else None
     if not isinstance(source, str) or not _NODE.fullmatch(source):
@@ -134,4 +151,21 @@ def open_sealed(token: str, resolve: KeyResolver) -> dict[str, Any]:
         body = verify(token, jwk, typ=TYP)
     except BadSignature as error:
         raise EnvelopeError("bad_signature", str(error)) from None
-    return check_event(json.loads(body))
+    try:
+        return check_event(json.loads(body))
+    except (ValueError, RecursionError):
+        raise EnvelopeError("malformed", "the payload is not JSON") from None
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest (iteratively: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest

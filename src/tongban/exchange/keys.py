@@ -76,6 +76,8 @@ def load(directory: Path, kid: str) -> NodeKeyPair:
         raise KeyFileError(f"{kid!r} is not a key id")
     path = directory / f"{kid}{_SUFFIX}"
     try:
+        if path.stat().st_mode & 0o077:
+            raise KeyFileError(f"{path} is readable by others; chmod 600 it")
         key = OKPKey.import_key(path.read_bytes())
     except FileNotFoundError:
         raise KeyFileError(f"no private key file for kid {kid} in {directory}") from None

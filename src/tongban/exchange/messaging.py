@@ -8,6 +8,8 @@ register a handler per event type (``handlers.register``) for what arrives.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
 import urllib.error
 import urllib.request
 import uuid
@@ -16,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -37,8 +39,10 @@ log = get_logger(__name__)
 
 MAX_ATTEMPTS = 15
 MAX_BACKOFF = dt.timedelta(hours=1)
-LEASE = dt.timedelta(seconds=60)  # a claimed message is retried after this if its worker dies
 TIMEOUT = 10
+BATCH = 5
+# A claimed message is retried after this if its worker dies; longer than one batch can take.
+LEASE = dt.timedelta(seconds=BATCH * TIMEOUT * 2)
 JOSE = "application/jose"
 
 Handler = Callable[[dict[str, Any]], None]
@@ -59,6 +63,7 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
     now = timezone.now()
     own = settings.TONGBAN_NODE_CODE
     with transaction.atomic():
+        _serialise(f"outbox:{recipient}:{subject}")
         last = OutboxMessage.objects.filter(recipient=recipient, subject=subject).aggregate(
             m=Max("sequence")
         )["m"]
@@ -89,6 +94,14 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
     return message
 
 
+def _serialise(name: str) -> None:
+    """Serialise the transactions that touch ``name`` until they commit: PostgreSQL takes a
+    transaction-level advisory lock; SQLite's IMMEDIATE transactions already serialise."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
+
+
 def _schedule_delivery() -> None:
     from tongban.exchange.tasks import deliver_outbox
 
@@ -103,21 +116,43 @@ def _backoff(attempts: int) -> dt.timedelta:
 
 
 def outbox_deliver(*, limit: int = 100) -> int:
-    """Deliver the due messages (each claimed for a short lease, so two workers never send
-    the same one at once and a crashed worker's claim runs out). Returns how many were sent."""
+    """Deliver the due messages, a few at a time (each batch claimed for a lease longer than
+    it can take, so two workers never send the same one at once and a crashed worker's claim
+    runs out). Returns how many were sent."""
     sent = 0
-    for message_id in _claim(limit):
-        message = OutboxMessage.objects.get(pk=message_id)
-        try:
-            _post(message)
-        except DomainError as error:
-            _failed(message, str(error.message))
-        else:
-            OutboxMessage.objects.filter(pk=message.pk).update(
-                state=OutboxState.SENT, sent_at=timezone.now(), last_error=""
-            )
-            sent += 1
+    while limit > 0:
+        claimed = _claim(min(BATCH, limit))
+        if not claimed:
+            break
+        limit -= len(claimed)
+        for message_id in claimed:
+            message = OutboxMessage.objects.get(pk=message_id)
+            try:
+                _post(_fresh_seal(message))
+            except Exception as error:  # any failure of one peer is that message's failure
+                _failed(message, str(getattr(error, "message", error)))
+            else:
+                OutboxMessage.objects.filter(pk=message.pk, state=OutboxState.PENDING).update(
+                    state=OutboxState.SENT, sent_at=timezone.now(), last_error=""
+                )
+                sent += 1
     return sent
+
+
+def _fresh_seal(message: OutboxMessage) -> OutboxMessage:
+    """Seal the event again when the key it was sealed with no longer signs (rotated out,
+    revoked): same id and sequence, a signature peers trust; the new token is logged too."""
+    current = services.signing_pair()
+    if keys.unverified_header(message.token).get("kid") == current.kid:
+        return message
+    event = envelope.check_event(json.loads(keys.unverified_payload(message.token)))
+    with transaction.atomic():
+        message.token = envelope.seal(event, current)
+        message.save(update_fields=["token"])
+        _evidence(
+            direction="out", peer=message.recipient, event_id=message.event_id, token=message.token
+        )
+    return message
 
 
 def _claim(limit: int) -> list[int]:
@@ -134,8 +169,9 @@ def _claim(limit: int) -> list[int]:
 def _failed(message: OutboxMessage, error: str) -> None:
     attempts = message.attempts + 1
     dead = attempts >= MAX_ATTEMPTS
-    OutboxMessage.objects.filter(pk=message.pk).update(
-        attempts=attempts,
+    # Only a message still pending: never undo a delivery another worker recorded.
+    OutboxMessage.objects.filter(pk=message.pk, state=OutboxState.PENDING).update(
+        attempts=F("attempts") + 1,
         last_error=error[:500],
         state=OutboxState.DEAD if dead else OutboxState.PENDING,
         next_attempt_at=timezone.now() + _backoff(attempts),
@@ -172,8 +208,8 @@ def _post(message: OutboxMessage) -> None:
     except urllib.error.HTTPError as error:
         body = error.read()[:300].decode("utf-8", "replace")
         raise DomainError(f"HTTP {error.code}: {body}", code="refused") from None
-    except (urllib.error.URLError, OSError) as error:
-        raise DomainError(f"unreachable: {error}", code="unreachable") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        raise DomainError(f"unreachable: {error!r}", code="unreachable") from None
     if status not in (200, 202):
         raise DomainError(f"HTTP {status}", code="refused")
 
@@ -239,6 +275,9 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
         raise ValidationFailed(_("The event id must be a UUID."), code="malformed_event")
     existing = InboxMessage.objects.filter(event_id=event_id).first()
     if existing is not None:
+        if existing.state == InboxState.FAILED:
+            inbox_retry(source=existing.source, subject=existing.subject)
+            existing.refresh_from_db()
         return existing, False
     try:
         with transaction.atomic():
@@ -264,6 +303,29 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
         return existing, False
     message.refresh_from_db()
     return message, True
+
+
+def inbox_retry(*, source: str, subject: str) -> None:
+    """Try a subject's failed event again, then whatever waits behind it (a redelivery, the
+    periodic sweep and the admin's retry all come here)."""
+    with transaction.atomic():
+        InboxMessage.objects.filter(source=source, subject=subject, state=InboxState.FAILED).update(
+            state=InboxState.WAITING, error=""
+        )
+        _apply_ready(source, subject)
+
+
+def inbox_sweep() -> int:
+    """Retry every subject held up by a failed event (e.g. a handler that hit a lock, or an
+    event type whose handler arrived with an upgrade). Returns how many subjects were tried."""
+    stuck = list(
+        InboxMessage.objects.filter(state=InboxState.FAILED)
+        .values_list("source", "subject")
+        .distinct()
+    )
+    for source, subject in stuck:
+        inbox_retry(source=source, subject=subject)
+    return len(stuck)
 
 
 def _is_uuid(value: str) -> bool:
@@ -311,7 +373,8 @@ def _apply_ready(source: str, subject: str) -> None:
 
 
 def _evidence(*, direction: str, peer: str, event_id: uuid.UUID, token: str) -> EvidenceEntry:
-    last = EvidenceEntry.objects.select_for_update().order_by("-seq").first()
+    _serialise("evidence")
+    last = EvidenceEntry.objects.order_by("-seq").first()
     seq, previous = (last.seq + 1, last.hash) if last else (1, chain.GENESIS)
     entry = EvidenceEntry(
         seq=seq,

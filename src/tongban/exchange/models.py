@@ -13,6 +13,10 @@ class Node(models.Model):
     base_url = models.URLField(_("base URL"), max_length=255, blank=True)
     is_self = models.BooleanField(_("this node"), default=False)
     registered_at = models.DateTimeField(_("registered"), null=True, blank=True)
+    # The signed time of the newest registration the hub accepted (older ones are replays).
+    last_registration_at = models.DateTimeField(
+        _("last registration signed at"), null=True, blank=True
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -93,13 +93,19 @@ def self_node() -> Node:
 
 
 def _usable_pairs(node: Node, at: dt.datetime) -> list[keys.NodeKeyPair]:
+    """This node's valid keys whose private files are here and sound, newest first (among
+    keys valid from the same instant, the one made last). A damaged or too open file is
+    logged and skipped, so one bad old key does not stop the node from signing."""
     on_disk = set(keys.kids_on_disk(_key_dir()))
-    return [
-        keys.load(_key_dir(), key.kid)
-        # The newest first; among keys valid from the same instant, the one made last.
-        for key in node.keys.filter(_valid_at(at)).order_by("-not_before", "-pk")
-        if key.kid in on_disk
-    ]
+    pairs = []
+    for key in node.keys.filter(_valid_at(at)).order_by("-not_before", "-pk"):
+        if key.kid not in on_disk:
+            continue
+        try:
+            pairs.append(keys.load(_key_dir(), key.kid))
+        except keys.KeyFileError as error:
+            log.error("exchange.key_file_unusable", kid=key.kid, error=str(error))
+    return pairs
 
 
 def _valid_at(at: dt.datetime) -> Q:
@@ -299,9 +305,14 @@ def node_register(*, token: str) -> Node:
             sent = None
         if sent is None or abs(now - sent) > REGISTRATION_SKEW:
             raise Forbidden(_("The registration is too old or from the future."))
+        if node is not None and node.last_registration_at and sent <= node.last_registration_at:
+            # A captured registration replayed within the window would roll the node back.
+            raise Forbidden(_("This registration is not newer than the last one accepted."))
         if enrolling:
             _use_enrolment(code, payload.get("enrolment"), now)
         node = _store_registration(node, payload, now)
+        node.last_registration_at = sent
+        node.save(update_fields=["last_registration_at"])
         if enrolling and not node.keys.filter(_valid_at(now), kid=kid).exists():
             # An enrolling node proves it holds a key the hub will trust: not a revoked, expired
             # or not yet valid one.
@@ -407,8 +418,11 @@ def _trust_list_sign(now: dt.datetime) -> TrustListCopy:
                     revoked=key.revoked_at is not None,
                 )
                 for key in node.keys.all()
-                # Long-expired keys drop out; revoked ones stay listed as revoked.
-                if key.not_after is None or key.not_after > now - dt.timedelta(days=30)
+                # Long-expired keys drop out; revoked ones stay listed as revoked for ever, so
+                # nobody who still has one configured starts trusting it again.
+                if key.revoked_at is not None
+                or key.not_after is None
+                or key.not_after > now - dt.timedelta(days=30)
             ]
             if entries:
                 nodes.append(trust.TrustedNode(node.code, node.name, node.base_url, tuple(entries)))
@@ -469,15 +483,18 @@ def _configured_hub_keys() -> list[dict[str, Any]]:
 
 
 def _hub_keys_after(previous: trust.TrustList | None, *, at: dt.datetime) -> list[dict[str, Any]]:
-    """The hub keys to verify the next list with, given the last verified one."""
-    configured = _configured_hub_keys()
+    """The hub keys to verify the next list with, given the last verified one.
+
+    The configured (pinned) keys only bootstrap: once a list has been verified, a hub key is
+    trusted only while that list names it valid — so a revoked or expired hub key that is
+    still in the pinned file signs nothing. (The hub itself also trusts its own valid keys.)
+    The hub rotates its key with an activation delay, so lists carry the next key first."""
     if previous is None:
-        return configured
-    hub = previous.node(previous.issuer)
-    revoked = {key.kid for key in (hub.keys if hub else ()) if key.revoked}
-    return [k for k in configured if k.get("kid") not in revoked] + trust.hub_keys_in(
-        previous, at=at
+        return _configured_hub_keys()
+    own = (
+        [k.jwk | {"kid": k.kid} for k in self_node().keys.filter(_valid_at(at))] if is_hub() else []
     )
+    return own + trust.hub_keys_in(previous, at=at)
 
 
 # Verified lists by (serial, hash of the token): a serial alone is not the list (another hub, a

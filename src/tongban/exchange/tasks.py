@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django_tasks import task
 
 from tongban.exchange import messaging
@@ -10,9 +9,7 @@ from tongban.exchange import messaging
 
 @task()
 def deliver_outbox() -> int:
-    """Send what is due; if messages wait for a later retry, come back then."""
-    sent = messaging.outbox_deliver()
-    due = messaging.next_due()
-    if due is not None:
-        deliver_outbox.using(run_after=max(due, timezone.now())).enqueue()
-    return sent
+    """Send what is due now. Each commit that writes to the outbox enqueues one run; retries
+    that come due later are swept by `tongban exchange tick` (every minute under `serve`), so
+    runs never multiply."""
+    return messaging.outbox_deliver()

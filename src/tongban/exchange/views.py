@@ -48,7 +48,8 @@ class TooLarge(DomainError):
 def inbox(request: HttpRequest) -> HttpResponse:
     """A peer delivers a signed event (compact JWS). 202 when stored (applied now or once
     the events before it arrive), 200 for a repeat, 4xx (nothing stored) otherwise."""
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_MESSAGE_BYTES or (
+    declared = str(request.META.get("CONTENT_LENGTH") or "0")
+    if (declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES) or (
         len(request.body) > MAX_MESSAGE_BYTES
     ):
         raise TooLarge()

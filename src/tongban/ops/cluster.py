@@ -9,6 +9,7 @@ layout is kept in ``$TONGBAN_DATA_DIR/cluster/cluster.json``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -66,8 +67,11 @@ class Layout:
         path = root / "cluster.json"
         if not path.exists():
             raise ClusterError(f"no cluster under {root}; run `tongban cluster up` first")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(str(root), tuple(Member(**m) for m in data["members"]))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(str(root), tuple(Member(**m) for m in data["members"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ClusterError(f"{path} is unreadable ({error}); fix or remove it") from None
 
 
 def plan(root: Path, codes: list[str], base_port: int, postgres_url: str | None) -> Layout:
@@ -136,25 +140,53 @@ def _pid_file(member: Member) -> Path:
     return Path(member.data_dir) / "serve.pid"
 
 
+def _is_our_serve(pid: int, member: Member) -> bool:
+    """Whether `pid` is this node's `tongban serve`, as `start` runs it: the leader of its own
+    process group, serving the node's port. A pid file left over from before a reboot or crash
+    may name any process by now."""
+    try:
+        if os.getpgid(pid) != pid:
+            return False
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, OverflowError):
+        return False
+    args = [arg.decode(errors="replace") for arg in raw.split(b"\0")]
+    if "serve" not in args:
+        return False
+    command = args[: args.index("serve")]
+    if not any(Path(arg).name == "tongban" for arg in command):
+        return False
+    options = args[args.index("serve") + 1 :]
+    port = str(member.port)
+    return f"--port={port}" in options or any(
+        option == "--port" and value == port for option, value in itertools.pairwise(options)
+    )
+
+
 def pid_of(member: Member) -> int | None:
+    """The pid of the node's running `tongban serve`, or None; a stale pid file is removed."""
+    path = _pid_file(member)
     try:
-        pid = int(_pid_file(member).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
+        text = path.read_text().strip()
     except OSError:
         return None
-    return pid
+    try:
+        pid = int(text)
+    except ValueError:
+        pid = 0
+    if pid > 0 and _is_our_serve(pid, member):
+        return pid
+    path.unlink(missing_ok=True)
+    return None
 
 
 def healthy(member: Member, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(f"{member.url}/healthz", timeout=timeout) as response:  # noqa: S310
             body = json.loads(response.read())
-    except (OSError, ValueError):
+        return bool(body.get("status") == "ok" and body.get("node") == member.code)
+    except Exception:
         return False
-    return bool(body.get("status") == "ok" and body.get("node") == member.code)
 
 
 def start(member: Member, layout: Layout) -> int:
@@ -193,14 +225,18 @@ def start(member: Member, layout: Layout) -> int:
 
 
 def stop(member: Member, timeout: float = 20.0) -> bool:
+    """Stop the node's `tongban serve` and everything it started (its process group). Only a
+    process `pid_of` recognises as the node's own is ever signalled."""
     pid = pid_of(member)
     if pid is None:
-        _pid_file(member).unlink(missing_ok=True)
         return False
     try:
         os.killpg(pid, signal.SIGTERM)
-    except OSError:
-        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # exited since pid_of looked
+        _pid_file(member).unlink(missing_ok=True)
+        return True
+    except OSError as error:
+        raise ClusterError(f"{member.code}: cannot stop process group {pid}: {error}") from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and pid_of(member) is not None:
         time.sleep(0.2)
@@ -211,10 +247,28 @@ def stop(member: Member, timeout: float = 20.0) -> bool:
     return True
 
 
+def superseded(previous: Layout, layout: Layout) -> tuple[Member, ...]:
+    """Members of the previous layout that the new one does not run as they are: nodes left
+    out, and nodes whose port or database changed (their old process serves the old ones).
+    In the order to stop them: provinces first, the hub last."""
+    return tuple(m for m in reversed(previous.members) if m not in layout.members)
+
+
+def stop_superseded(layout: Layout) -> list[str]:
+    """Stop what the cluster last brought up but `layout` no longer runs; their codes."""
+    root = Path(layout.root)
+    if not (root / "cluster.json").exists():
+        return []
+    previous = Layout.load(root)
+    return [member.code for member in superseded(previous, layout) if stop(member)]
+
+
 def up(layout: Layout, *, admin_url: str | None) -> Iterator[dict[str, Any]]:
     """Initialise, enrol and start every node; yields a status line per node."""
     root = Path(layout.root)
     root.mkdir(parents=True, exist_ok=True)
+    # Before cluster.json forgets them: `down` only knows the members of the layout saved last.
+    stop_superseded(layout)
     layout.save()
     if admin_url:
         create_databases(layout, admin_url)

@@ -93,17 +93,24 @@ class Command(BaseCommand):
             time.sleep(options["every"])
 
     def _tick_once(self) -> None:
+        """One round; a failure of one part is logged and never stops the loop (nor the
+        node: `serve` treats a child's exit as fatal)."""
         try:
             if services.is_hub():
                 services.trust_list_to_serve()
             elif settings.TONGBAN_HUB_URL:
                 client.fetch_trust_list()
-        except DomainError as error:
+        except Exception as error:
             # The cached list stays in force until it expires.
-            log.warning("exchange.trust_list_refresh_failed", code=error.code)
-        sent = messaging.outbox_deliver()
-        if sent:
-            self.stdout.write(f"delivered {sent} message(s)")
+            log.warning("exchange.trust_list_refresh_failed", error=repr(error))
+        for name, work in (("deliver", messaging.outbox_deliver), ("inbox", messaging.inbox_sweep)):
+            try:
+                done = work()
+            except Exception as error:
+                log.error("exchange.tick_failed", part=name, error=repr(error))
+            else:
+                if done and name == "deliver":
+                    self.stdout.write(f"delivered {done} message(s)")
 
     def _verify(self, options: dict[str, Any]) -> None:
         broken = messaging.evidence_verify()
