@@ -60,6 +60,8 @@ def test_one_case_per_mode_reaches_its_final_state(node_url: str) -> None:
     assert proxy.received_by is not None
     assert proxy.received_by.user.username == "clerk-yuzhong"
     assert proxy.receiving_division_id == "500103"
+    assert proxy.receiving_window is not None  # the 跨省通办 window, found through the API
+    assert proxy.receiving_window.kind == "cross_province"
     forward = proxy.events.get(action="forward")
     assert forward.payload["checklist"] == {"identity": "present"}
     assert joint.item.name == "企业职工基本养老保险关系转移接续"

@@ -204,6 +204,7 @@ class NodeDemo:
     reviewer: str
     approver: str
     clerk: str  # the window clerk who receives PROXY cases
+    window_division: str  # where that clerk's hall is
     online_item: str
     proxy_item: str
     joint_item: str
@@ -217,6 +218,7 @@ DEMOS: dict[str, NodeDemo] = {
         reviewer="reviewer",
         approver="approver",
         clerk="clerk-yuzhong",  # 渝中区 window (500103)
+        window_division="500103",
         online_item="失业登记",
         proxy_item="失业登记",
         joint_item="企业职工基本养老保险关系转移接续",
@@ -228,6 +230,7 @@ DEMOS: dict[str, NodeDemo] = {
         reviewer="reviewer",
         approver="approver",
         clerk="clerk-jinjiang",  # 锦江区 window (510104)
+        window_division="510104",
         online_item="失业保险金申领",
         proxy_item="失业保险金申领",
         joint_item="企业职工基本养老保险关系转移接续",
@@ -480,6 +483,15 @@ def flow_online(node: Node, run: CaseRun) -> None:
     _check_public_view(node, run)
 
 
+def _cross_province_window(client: ApiClient, division: str) -> int | None:
+    """The 跨省通办 window of the clerk's hall, as the API lists it (None if there is none)."""
+    for hall in client.get("/api/v1/regions/halls", query={"division": division}):
+        for window in hall.get("windows", []):
+            if window.get("kind") == "cross_province":
+                return int(window["id"])
+    return None
+
+
 def flow_proxy(node: Node, run: CaseRun) -> None:
     """收受分离: the window clerk receives for the citizen in front of them, scans the ID,
     goes through the formal review checklist and forwards; the department decides."""
@@ -487,6 +499,7 @@ def flow_proxy(node: Node, run: CaseRun) -> None:
     item = node.item(demo.proxy_item, "PROXY")
     person = _person(APPLICANTS["PROXY"])
     clerk = node.as_user(demo.clerk)
+    window = _cross_province_window(clerk, demo.window_division)
     run.seen(
         clerk.post(
             "/api/v1/cases",
@@ -497,6 +510,7 @@ def flow_proxy(node: Node, run: CaseRun) -> None:
                 "form_data": form_data(item, person),
                 "mode": "PROXY",
                 "applicant_id_number": demo_id_number(person),
+                **({"window_id": window} if window is not None else {}),
             },
             expect=201,
         )
