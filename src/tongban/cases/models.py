@@ -128,6 +128,9 @@ class Case(models.Model):
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
     received_on = models.DateField(_("received on"), null=True, blank=True)
     accepted_on = models.DateField(_("accepted on"), null=True, blank=True)
+    # PROXY cases whose originals are posted: the day they reached the deciding department
+    # (its time limit cannot start before; see delivery/).
+    originals_received_on = models.DateField(_("originals received on"), null=True, blank=True)
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
     approved_on = models.DateField(_("approved on"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)

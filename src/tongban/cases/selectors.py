@@ -233,7 +233,7 @@ def _flag(case: Case, left: int) -> str:
 
 
 # Events that are not workflow actions.
-_EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料"}
+_EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料", "originals_received": "原件已送达"}
 
 
 def _gap(gap: CalendarGap) -> str:

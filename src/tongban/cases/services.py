@@ -343,6 +343,14 @@ def case_act(
             raise _not_now(flow, case)
         _check_requires(step, payload)
         _check_no_strangers(step, payload)
+        if step.clock == "start" and awaits_originals(case):
+            raise Conflict(
+                _(
+                    "The originals posted by the window have not arrived yet; the time limit "
+                    "starts when they do."
+                ),
+                code="awaiting_originals",
+            )
         if step.name == "forward":
             _check_formal_review(case, payload)
         before = case.state
@@ -486,6 +494,34 @@ def formal_review_checklist(case: Case) -> list[ChecklistRow]:
         )
         for spec in case.scenario.materials.order_by("order", "pk")
     ]
+
+
+def awaits_originals(case: Case) -> bool:
+    """A PROXY case forwarded with originals to post, which have not yet arrived."""
+    if case.mode != CaseMode.PROXY or case.originals_received_on is not None:
+        return False
+    forward = case.events.filter(action="forward").order_by("-seq").first()
+    return bool(forward and forward.payload.get("originals_to_post"))
+
+
+def case_originals_received(*, case_id: int, on: dt.date, actor: Any) -> Case:
+    """Record the day the posted originals reached the deciding department (called by the
+    delivery domain when the shipment is delivered); appended to the case's chain."""
+    with transaction.atomic():
+        case = Case.objects.select_for_update(of=("self",)).get(pk=case_id)
+        if case.originals_received_on is None:
+            case.originals_received_on = on
+            case.save(update_fields=["originals_received_on", "updated_at"])
+            _append_event(
+                case,
+                actor=actor,
+                role="system",
+                action="originals_received",
+                from_state=case.state,
+                to_state=case.state,
+                payload={"on": on.isoformat()},
+            )
+    return case
 
 
 # States after which no leg of a JOINT case goes on.
@@ -904,6 +940,10 @@ def cases_deem_accepted(*, today: dt.date | None = None) -> list[str]:
         if arrived is None:
             continue
         received = timezone.localtime(arrived).date()
+        if awaits_originals(case):
+            continue  # the clock waits for the originals
+        if case.originals_received_on and case.originals_received_on > received:
+            received = case.originals_received_on
         try:
             deadline = calendar.due_date(received, DEEMED_ACCEPTANCE_DAYS)
         except workdays.CalendarGap as gap:

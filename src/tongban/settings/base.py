@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "tongban.catalog",
     "tongban.cases",
     "tongban.exchange",
+    "tongban.delivery",
     "tongban.portal",
     "tongban.workbench",
     "tongban.api",

@@ -10,4 +10,10 @@ urlpatterns = [
     path("cases/<str:number>/", views.case_page, name="case"),
     path("cases/<str:number>/forward/", views.forward, name="forward"),
     path("cases/<str:number>/actions/<slug:action>/", views.case_action, name="case_action"),
+    path("cases/<str:number>/shipments/", views.shipment_create, name="shipment_create"),
+    path(
+        "cases/<str:number>/shipments/<int:shipment_id>/steps/",
+        views.shipment_step,
+        name="shipment_step",
+    ),
 ]

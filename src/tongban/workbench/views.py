@@ -26,6 +26,10 @@ from tongban.cases.personal import reveal
 from tongban.catalog import selectors as catalog
 from tongban.core.errors import DomainError, Forbidden, ValidationFailed
 from tongban.core.masking import mask_name
+from tongban.delivery import carriers
+from tongban.delivery import services as delivery
+from tongban.delivery.models import ShipmentPurpose, ShipmentState
+from tongban.delivery.selectors import shipment_case, shipments_of
 from tongban.portal import schema_form
 from tongban.portal.case_views import (
     FORM_PREFIX,
@@ -194,9 +198,32 @@ def _staff_context(
             "identity_check": _identity_view(forward_event.payload) if forward_event else None,
             "forwarded_by": forward_event.actor_label if forward_event else "",
             "back": "workbench",
+            "shipments": [
+                {
+                    "shipment": shipment,
+                    "carrier": _carrier_name(shipment.carrier),
+                    "next": _next_steps(shipment.state),
+                }
+                for shipment in shipments_of(case=case)
+            ],
+            "carriers": [(c.key, c.name) for c in carriers.CARRIERS.values()],
+            "purposes": ShipmentPurpose.choices,
         }
     )
     return context
+
+
+def _carrier_name(key: str) -> str:
+    carrier = carriers.CARRIERS.get(key)
+    return carrier.name if carrier is not None else key
+
+
+def _next_steps(state: str) -> list[tuple[str, str]]:
+    return [
+        (value, str(label))
+        for value, label in ShipmentState.choices
+        if carriers.may_move(state, value)
+    ]
 
 
 def form_rows(case: Case) -> list[tuple[str, Any]]:
@@ -390,3 +417,48 @@ def receive(request: HttpRequest) -> HttpResponse:
             scenario.form_schema, values, form_errors, prefix=FORM_PREFIX
         )
     return render(request, "workbench/receive.html", context, status=status)
+
+
+@require_POST
+@staff_only
+def shipment_create(request: HttpRequest, number: str) -> HttpResponse:
+    """Register a parcel for the case (originals from the window, or the result)."""
+    selectors.case_get(actor=request.user, number=number)
+    try:
+        delivery.shipment_create(
+            actor=request.user,
+            number=number,
+            purpose=request.POST.get("purpose", ""),
+            carrier=request.POST.get("carrier", ""),
+            tracking_number=request.POST.get("tracking_number", ""),
+            to_division=request.POST.get("to_division") or None,
+        )
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, _("The parcel is registered."))
+    return redirect("workbench:case", number=number)
+
+
+@require_POST
+@staff_only
+def shipment_step(request: HttpRequest, number: str, shipment_id: int) -> HttpResponse:
+    """Record a parcel's next step as read from the carrier."""
+    # 404 for a case one cannot see, and for a parcel of another case than the page's.
+    shipment_case(actor=request.user, shipment_id=shipment_id, number=number)
+    try:
+        delivery.shipment_record(
+            actor=request.user,
+            shipment_id=shipment_id,
+            state=request.POST.get("state", ""),
+            note=request.POST.get("note", ""),
+        )
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, _("The parcel's step is recorded."))
+    return redirect("workbench:case", number=number)
+
+
+def _error_text(error: DomainError) -> str:
+    return "；".join(str(text) for text in error.fields.values()) or str(error.message)
