@@ -326,3 +326,31 @@ def test_online_cases_are_seen_by_the_deciding_department_and_supervisors_only(
         assert staff_queue(actor=staff.user, view="open").filter(pk=case.pk).exists() is sees
     assert visible_cases(actor=supervisor.user).filter(pk=case.pk).exists()
     assert staff_queue(actor=cq_reviewer.user).filter(pk=case.pk).exists()  # todo: accept
+
+
+def test_a_proxy_case_is_seen_by_the_windows_clerks_not_by_every_department(
+    item, citizen, cq_reviewer
+) -> None:
+    from tongban.cases.selectors import visible_cases
+
+    clerk = StaffFactory(
+        window_clerk=True, department_key="cq-big-data", jurisdiction_code="500103"
+    )
+    case = services.case_submit(
+        actor=clerk.user,
+        item_code=item.code,
+        scenario_key="general",
+        authority_division="500000",
+        form_data=form_for(citizen),
+        mode="PROXY",
+        applicant_id_number=citizen.id_number,
+    )
+    city_clerk = StaffFactory(window_clerk=True, department_key="cq-big-data")
+    other_department = StaffFactory(reviewer=True, department_key="cq-hrss")
+    for staff, sees in (
+        (clerk, True),
+        (city_clerk, True),
+        (cq_reviewer, True),
+        (other_department, False),
+    ):
+        assert visible_cases(actor=staff.user).filter(pk=case.pk).exists() is sees

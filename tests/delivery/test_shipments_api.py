@@ -266,13 +266,16 @@ def test_cases_and_parcels_one_cannot_see_are_404s(api, parcel, forwarded) -> No
     assert parcel.state == "created"
 
 
-def test_staff_who_see_a_case_but_have_no_part_in_its_post_are_403s(api, parcel, forwarded) -> None:
-    """Staff of the province see its windows' PROXY cases (cases.selectors); not its post."""
+def test_other_staff_of_the_province_do_not_see_a_proxy_case_or_its_post(
+    api, parcel, forwarded
+) -> None:
+    """A PROXY case is seen by its window's clerks and its deciding department, not by every
+    staff member of the province (cases.selectors)."""
     login(api, StaffFactory(reviewer=True, department_key="cq-hrss").user)
-    assert api.get(shipments(forwarded.number)).status_code == 200
+    assert api.get(shipments(forwarded.number)).status_code == 404
     other = {**ORIGINALS, "tracking_number": "EA000000001CN"}
-    _error(_post(api, shipments(forwarded.number), other), 403, "forbidden")
-    _error(_post(api, steps(parcel.pk), {"state": "picked_up"}), 403, "forbidden")
+    _error(_post(api, shipments(forwarded.number), other), 404, "not_found")
+    _error(_post(api, steps(parcel.pk), {"state": "picked_up"}), 404, "not_found")
     assert Shipment.objects.count() == 1
 
 

@@ -85,19 +85,18 @@ def visible_cases(*, actor: Any) -> QuerySet[Case]:
             | Q(authority_division__code__startswith=prefix)
             | Q(legs__division__code__startswith=prefix)
         ).distinct()
-    # Only PROXY cases are received at a window; ONLINE and JOINT ones are not the business of
-    # every staff member of the node's province.
-    area = (
-        Q(mode="PROXY", receiving_division__code__startswith=prefix)
-        | Q(
-            authority_department_id=staff.department_id,
-            authority_division__code__startswith=prefix,
-        )
-        | Q(
-            legs__department_id=staff.department_id,
-            legs__division__code__startswith=prefix,
-        )
+    # A department sees what it decides or has a leg of; window clerks see the PROXY cases
+    # received in their jurisdiction (ONLINE and JOINT ones are not received at a window). Other
+    # staff of the receiving province do not see a case just because it was received there.
+    area = Q(
+        authority_department_id=staff.department_id,
+        authority_division__code__startswith=prefix,
+    ) | Q(
+        legs__department_id=staff.department_id,
+        legs__division__code__startswith=prefix,
     )
+    if staff.has_role("window_clerk"):
+        area |= Q(mode="PROXY", receiving_division__code__startswith=prefix)
     return queryset.filter(mine | area).distinct()
 
 
