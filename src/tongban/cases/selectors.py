@@ -371,7 +371,8 @@ def case_notices_available(case: Case) -> list[tuple[str, str]]:
     """(kind, title) of the notices the case has so far, in the order they were issued."""
     flow = workflow.load(case.workflow)
     found = []
-    for kind, title in NOTICE_TITLES.items():
+    for kind, default in NOTICE_TITLES.items():
+        title = (flow.notices or {}).get(kind, default)
         event = _notice_event(case, flow, kind)
         if event is not None:
             found.append((event.seq, kind, title))
@@ -402,7 +403,7 @@ def case_notice(*, case: Case, kind: str) -> dict[str, Any]:
         else ""
     )
     return {
-        "title": NOTICE_TITLES[kind],
+        "title": (flow.notices or {}).get(kind, NOTICE_TITLES[kind]),
         "kind": kind,
         "case": case,
         "applicant": applicant,

@@ -66,7 +66,7 @@ log = get_logger(__name__)
 # implementation does not state a legal limit; the extension of art. 42 is 10 working days.
 STATUTORY_DAYS = {CaseMode.ONLINE: 20, CaseMode.PROXY: 20, CaseMode.JOINT: 45}
 EXTENSION_DAYS = 10
-WORKFLOW_OF_MODE = {CaseMode.ONLINE: "online", CaseMode.PROXY: "proxy", CaseMode.JOINT: "joint"}
+MODES = frozenset(CaseMode.values)
 _QUERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
 DENIAL_REMEDY = (
     "如不服本决定，可以自收到本决定书之日起六十日内依法申请行政复议，"
@@ -100,7 +100,7 @@ def case_submit(
     """
     require_login(actor)
     errors = FieldErrors()
-    if mode not in WORKFLOW_OF_MODE:
+    if mode not in MODES:
         raise ValidationFailed(fields={"mode": _("Choose ONLINE, PROXY or JOINT.")})
     version = version_current()
     item = (
@@ -158,7 +158,7 @@ def case_submit(
         applicant_id_number=applicant_id_number,
         window_id=window_id,
     )
-    flow = workflow.load(WORKFLOW_OF_MODE[CaseMode(mode)])
+    flow = workflow.load(workflow.name_for(item.workflow, mode))
     now = timezone.now()
     with transaction.atomic():
         case = Case.objects.create(

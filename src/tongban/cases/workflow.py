@@ -15,6 +15,10 @@ An action has:
 - ``legs``: what it does to the legs of a JOINT case: ``open`` (the first leg starts),
   ``advance`` (the current leg is done and hands its result on; the case moves to ``to`` only
   when it was the last leg, and only then does ``clock: decide`` apply) or ``refuse``.
+
+A workflow may also give ``notices``: the titles of its notices where they differ from the
+administrative-licence ones. An item overrides the workflow of a mode by naming a file
+``<item workflow>.<mode workflow>.json`` in its ``workflow`` field (see ``name_for``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ WORKFLOW_DIR = Path(__file__).resolve().parent / "data" / "workflows"
 SIDES = frozenset({"applicant", "receiving", "authority", "leg"})
 CLOCK = frozenset({"none", "start", "stop", "resume", "extend", "decide"})
 LEGS = frozenset({"open", "advance", "refuse"})
+
+
+# The shipped workflow of each mode; an item may override it per mode with a file named
+# "<item workflow>.<mode workflow>.json" (e.g. notary.online.json for the 公证 items).
+DEFAULT_OF_MODE = {"ONLINE": "online", "PROXY": "proxy", "JOINT": "joint"}
 
 
 class WorkflowDefinitionError(ValueError):
@@ -57,6 +66,7 @@ class Workflow:
     states: dict[str, str]
     final: frozenset[str]
     actions: dict[str, Action]
+    notices: dict[str, str] | None = None  # notice kind → title, where it differs
 
     def allowed(self, state: str) -> list[str]:
         return sorted(name for name, action in self.actions.items() if state in action.sources)
@@ -100,6 +110,7 @@ def parse(data: dict[str, Any]) -> Workflow:
         states=states,
         final=frozenset(data["final"]),
         actions=actions,
+        notices=dict(data["notices"]) if data.get("notices") else None,
     )
     if workflow.initial not in states or not workflow.final <= set(states):
         raise WorkflowDefinitionError(f"{workflow.name}: unknown initial or final state")
@@ -115,3 +126,14 @@ def load(name: str) -> Workflow:
     if not path.exists():
         raise WorkflowDefinitionError(f"no workflow named {name!r}")
     return parse(json.loads(path.read_text(encoding="utf-8")))
+
+
+def name_for(item_workflow: str, mode: str) -> str:
+    """The workflow a new case of this item and mode follows: the item's override for the mode
+    if one is shipped, else the mode's own."""
+    default = DEFAULT_OF_MODE[mode]
+    if item_workflow and item_workflow != "standard":
+        override = f"{item_workflow}.{default}"
+        if (WORKFLOW_DIR / f"{override}.json").exists():
+            return override
+    return default
