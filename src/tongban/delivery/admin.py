@@ -3,11 +3,9 @@ workbench or the API, where the rules and the audit trail apply)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from tongban.core.admin_forms import ReadOnlyAdmin
 from tongban.delivery.models import Shipment, ShipmentEvent
 
 
@@ -20,17 +18,8 @@ class ShipmentEventInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ShipmentAdmin(ReadOnlyAdmin):
     list_display = ("tracking_number", "carrier", "purpose", "case", "state", "delivered_at")
     list_filter = ("state", "purpose", "carrier")
     search_fields = ("tracking_number", "case__number")
     inlines = [ShipmentEventInline]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [field.name for field in Shipment._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from tongban.core.admin_forms import ReadOnlyAdmin
 from tongban.core.errors import DomainError
 from tongban.exchange import messaging
 from tongban.exchange.models import (
@@ -22,17 +23,6 @@ from tongban.exchange.models import (
     OutboxState,
     TrustListCopy,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class NodeKeyInline(admin.TabularInline):  # type: ignore[type-arg]

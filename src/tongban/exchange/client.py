@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from tongban.core.errors import DomainError
-from tongban.exchange import services
+from tongban.exchange import services, transport
 from tongban.exchange.models import Node, TrustListCopy
-
-TIMEOUT = 10
-JOSE = "application/jose"
 
 
 class HubUnreachable(DomainError):
@@ -36,18 +30,9 @@ def _call(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes
     url = _hub_url() + path
     if not url.startswith(("http://", "https://")):
         raise DomainError(_("The hub URL must start with http:// or https://."), code="no_hub")
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url,
-        data=body,
-        method=method,
-        headers={"Content-Type": JOSE, "Accept": f"{JOSE}, application/json"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        return transport.call(method, url, body)
+    except transport.Unreachable as error:
         raise HubUnreachable(detail_message(error)) from None
 
 

@@ -8,10 +8,7 @@ register a handler per event type (``handlers.register``) for what arrives.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +23,7 @@ from tongban.core import chain
 from tongban.core.audit import audit_record
 from tongban.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from tongban.core.logging import get_logger
-from tongban.exchange import envelope, keys, services, trust
+from tongban.exchange import envelope, keys, services, transport, trust
 from tongban.exchange.models import (
     EvidenceEntry,
     InboxMessage,
@@ -39,11 +36,9 @@ log = get_logger(__name__)
 
 MAX_ATTEMPTS = 15
 MAX_BACKOFF = dt.timedelta(hours=1)
-TIMEOUT = 10
 BATCH = 5
 # A claimed message is retried after this if its worker dies; longer than one batch can take.
-LEASE = dt.timedelta(seconds=BATCH * TIMEOUT * 2)
-JOSE = "application/jose"
+LEASE = dt.timedelta(seconds=BATCH * transport.TIMEOUT * 2)
 
 Handler = Callable[[dict[str, Any]], None]
 _handlers: dict[str, Handler] = {}
@@ -199,19 +194,12 @@ def _post(message: OutboxMessage) -> None:
     url = _route(message.recipient)
     if not url.startswith(("http://", "https://")):
         raise DomainError(_("No route: the peer's URL is not HTTP."), code="no_route")
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url, data=message.token.encode("ascii"), method="POST", headers={"Content-Type": JOSE}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-            status = response.status
-    except urllib.error.HTTPError as error:
-        body = error.read()[:300].decode("utf-8", "replace")
-        raise DomainError(f"HTTP {error.code}: {body}", code="refused") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        raise DomainError(f"unreachable: {error!r}", code="unreachable") from None
+        status, body = transport.call("POST", url, message.token.encode("ascii"))
+    except transport.Unreachable as error:
+        raise DomainError(f"unreachable: {error}", code="unreachable") from None
     if status not in (200, 202):
-        raise DomainError(f"HTTP {status}", code="refused")
+        raise DomainError(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}", code="refused")
 
 
 def next_due() -> dt.datetime | None:

@@ -8,9 +8,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from tongban.core.errors import DomainError, ValidationFailed
-from tongban.exchange import services
+from tongban.exchange import services, transport
 
-JOSE = "application/jose"
+JOSE = transport.JOSE
 MAX_REGISTRATION_BYTES = 64 * 1024
 
 

@@ -21,6 +21,7 @@ from tongban.catalog import selectors as catalog
 from tongban.catalog.models import ServiceItem
 from tongban.core.errors import DomainError, Forbidden, ValidationFailed
 from tongban.portal import schema_form
+from tongban.portal.views import query_without_page
 from tongban.regions.models import Division
 
 FORM_PREFIX = "f."
@@ -53,7 +54,7 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
         "scenario": scenario,
         "modes": modes,
         "plan": plan,
-        "places": _places(item),
+        "places": places(item),
         "divisions": list(Division.objects.order_by("code").values_list("code", "name")),
         "enterprises": [
             member.enterprise
@@ -93,11 +94,7 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
             )
         except ValidationFailed as error:
             status = 400
-            for name, text in error.fields.items():
-                if name.startswith("form_data."):
-                    form_errors[name.removeprefix("form_data.")] = text
-                else:
-                    context["errors"][name] = text
+            form_errors, context["errors"] = schema_form.split_errors(error.fields)
             context["message"] = error.message
         else:
             messages.success(
@@ -112,7 +109,8 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "portal/cases/apply.html", context, status=status)
 
 
-def _places(item: ServiceItem) -> list[tuple[str, str]]:
+def places(item: ServiceItem) -> list[tuple[str, str]]:
+    """Where an item can be decided: (division code, "division · department")."""
     return [
         (impl.division_id, f"{impl.division.name} · {impl.department.name}")
         for impl in item.implementations.all()
@@ -138,14 +136,6 @@ def my_cases(request: HttpRequest) -> HttpResponse:
         "portal/cases/mine.html",
         {"page": page, "rows": rows, "qs": query_without_page(request)},
     )
-
-
-def query_without_page(request: HttpRequest) -> str:
-    """The query string minus ``page``, ready to take ``page=N`` after it."""
-    params = request.GET.copy()
-    params.pop("page", None)
-    encoded = params.urlencode()
-    return f"{encoded}&" if encoded else ""
 
 
 @login_required
@@ -212,9 +202,7 @@ def case_upload(request: HttpRequest, number: str) -> HttpResponse:
             upload=upload,
         )
     except DomainError as error:
-        messages.error(
-            request, "；".join(str(t) for t in error.fields.values()) or str(error.message)
-        )
+        messages.error(request, error_text(error))
     else:
         messages.success(request, _("The file has been received."))
     # Back to the page the form was on; a fixed choice, never a URL from the request.
@@ -222,3 +210,8 @@ def case_upload(request: HttpRequest, number: str) -> HttpResponse:
         request.POST.get("back", ""), "portal:case"
     )
     return redirect(back, number=number)
+
+
+def error_text(error: DomainError) -> str:
+    """A domain error as one line for a flash message: its field messages, else its message."""
+    return "；".join(str(text) for text in error.fields.values()) or str(error.message)

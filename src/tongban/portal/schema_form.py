@@ -119,6 +119,21 @@ def _number(text: str) -> int | float | str:
     return number
 
 
+def split_errors(
+    fields: Mapping[str, Any], *, prefix: str = "form_data."
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A service's field errors split into (errors of the schema form, keyed by property;
+    errors of the other inputs of the page)."""
+    form: dict[str, Any] = {}
+    other: dict[str, Any] = {}
+    for name, text in fields.items():
+        if name.startswith(prefix):
+            form[name.removeprefix(prefix)] = text
+        else:
+            other[name] = text
+    return form, other
+
+
 def _widget(prop: Mapping[str, Any]) -> str:
     kind = prop.get("type")
     if prop.get("enum"):

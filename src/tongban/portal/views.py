@@ -18,6 +18,15 @@ from tongban.catalog.models import Theme
 from tongban.catalog.search import MAX_QUERY_LENGTH
 from tongban.regions import selectors as regions
 
+
+def query_without_page(request: HttpRequest) -> str:
+    """The query string minus ``page``, ready to take ``page=N`` after it."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    encoded = params.urlencode()
+    return f"{encoded}&" if encoded else ""
+
+
 # The busiest cross-province services (川渝通办 figures in REFERENCE.md) lead the home page.
 POPULAR = (
     "异地就医结算备案",
@@ -107,6 +116,7 @@ def search(request: HttpRequest) -> HttpResponse:
             "page": page,
             "results": page.object_list,
             "total": len(results),
+            "qs": query_without_page(request),
         },
     )
 

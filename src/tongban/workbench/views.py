@@ -34,8 +34,10 @@ from tongban.portal import schema_form
 from tongban.portal.case_views import (
     FORM_PREFIX,
     case_context,
-    query_without_page,
+    error_text,
+    places,
 )
+from tongban.portal.views import query_without_page
 from tongban.regions.models import Window
 
 PAGE_SIZE = 25
@@ -367,11 +369,7 @@ def receive(request: HttpRequest) -> HttpResponse:
         {
             "item": item,
             "scenario": scenario,
-            "places": [
-                (impl.division_id, f"{impl.division.name} · {impl.department.name}")
-                for impl in item.implementations.all()
-                if impl.department is not None
-            ],
+            "places": places(item),
             "windows": windows,
             "chosen": {
                 "authority_division": request.POST.get("authority_division", ""),
@@ -400,11 +398,7 @@ def receive(request: HttpRequest) -> HttpResponse:
         except ValidationFailed as error:
             status = 400
             context["message"] = error.message
-            for name, text in error.fields.items():
-                if name.startswith("form_data."):
-                    form_errors[name.removeprefix("form_data.")] = text
-                else:
-                    context["errors"][name] = text
+            form_errors, context["errors"] = schema_form.split_errors(error.fields)
         else:
             messages.success(
                 request,
@@ -434,7 +428,7 @@ def shipment_create(request: HttpRequest, number: str) -> HttpResponse:
             to_division=request.POST.get("to_division") or None,
         )
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, _("The parcel is registered."))
     return redirect("workbench:case", number=number)
@@ -454,11 +448,7 @@ def shipment_step(request: HttpRequest, number: str, shipment_id: int) -> HttpRe
             note=request.POST.get("note", ""),
         )
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, _("The parcel's step is recorded."))
     return redirect("workbench:case", number=number)
-
-
-def _error_text(error: DomainError) -> str:
-    return "；".join(str(text) for text in error.fields.values()) or str(error.message)
