@@ -6,6 +6,7 @@ class AccountEvent(StrEnum):
 
     PERSON_SIGNED_UP = "person.signed_up"
     PERSON_REGISTERED_AT_WINDOW = "person.registered_at_window"
+    PERSON_RECORDED_FROM_NODE = "person.recorded_from_node"
     ENTERPRISE_REGISTERED = "enterprise.registered"
     ENTERPRISE_MEMBER_ADDED = "enterprise.member_added"
     STAFF_CREATED = "staff.created"

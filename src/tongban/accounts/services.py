@@ -55,7 +55,7 @@ from tongban.accounts.selectors import (
     person_is_legal_representative,
 )
 from tongban.core import identifiers
-from tongban.core.audit import System, audit_record
+from tongban.core.audit import SYSTEM, System, audit_record
 from tongban.core.errors import Conflict, FieldErrors, Forbidden, ValidationFailed
 from tongban.core.identifiers import uscc_division_code
 from tongban.core.logging import get_logger
@@ -179,6 +179,28 @@ def person_register_at_window(
         return _person_create(
             actor=actor,
             action=AccountEvent.PERSON_REGISTERED_AT_WINDOW,
+            name=clean_name,
+            id_number=clean_id,
+            phone=clean_phone,
+            user=None,
+        )
+
+
+def person_for_case_from_node(*, node: str, name: str, id_number: str, phone: str = "") -> Person:
+    """The applicant of a case another node hands over: the person with this ID number here,
+    else recorded (without a login) from what that node verified. Raises ValidationFailed for
+    values that do not check, so a bad handover changes nothing."""
+    errors, clean_name, clean_id, clean_phone = _validated_person_fields(
+        name=name, id_number=id_number, phone=phone, phone_required=False
+    )
+    errors.raise_if_any()
+    found = person_find_by_id_number(id_number=clean_id)
+    if found is not None:
+        return found
+    with transaction.atomic():
+        return _person_create(
+            actor=SYSTEM,
+            action=AccountEvent.PERSON_RECORDED_FROM_NODE,
             name=clean_name,
             id_number=clean_id,
             phone=clean_phone,

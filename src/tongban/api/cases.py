@@ -12,7 +12,7 @@ from ninja.security import django_auth
 
 from tongban.api.common import check_paging, json_body
 from tongban.cases import selectors, services, workflow
-from tongban.cases.models import Case, CaseEvent
+from tongban.cases.models import Case, CaseEvent, Material
 from tongban.cases.personal import reveal
 from tongban.core.errors import ValidationFailed
 from tongban.core.masking import mask_name
@@ -57,6 +57,11 @@ class CaseOut(Schema):
     authority_department: str
     submitted_at: dt.datetime | None
     accepted_on: dt.date | None
+    # Across provinces: the node deciding the case when it is not this one (this is a copy
+    # kept in step), the node that received it when not this one, and its number there.
+    authority_node: str
+    receiving_node: str
+    remote_number: str
 
 
 class LegOut(Schema):
@@ -77,11 +82,44 @@ class LegOut(Schema):
     finished_at: dt.datetime | None
 
 
+class MaterialOut(Schema):
+    id: int
+    spec_key: str
+    spec_name: str
+    source: str
+    original_name: str
+    content_type: str
+    size: int
+    sha256: str
+    scan_status: str
+    original_to_post: bool
+    # "" for a file handed in here; for one handed in at another node: "pending" until it
+    # is fetched, then "fetched" (or "failed": it did not match what was announced).
+    transfer: str
+
+
+def _material(material: Material) -> dict[str, Any]:
+    return {
+        "id": material.pk,
+        "spec_key": material.spec.key,
+        "spec_name": material.spec.name,
+        "source": material.source,
+        "original_name": material.original_name,
+        "content_type": material.content_type,
+        "size": material.size,
+        "sha256": material.sha256,
+        "scan_status": material.scan_status,
+        "original_to_post": material.original_to_post,
+        "transfer": material.transfer,
+    }
+
+
 class CaseDetailOut(CaseOut):
     scenario_key: str
     form_data: dict[str, Any]
     clock: ClockOut
     legs: list[LegOut]
+    materials: list[MaterialOut]
     allowed_actions: list[dict[str, str]]
 
 
@@ -140,6 +178,9 @@ def _summary(case: Case) -> dict[str, Any]:
         "authority_department": case.authority_department.name,
         "submitted_at": case.submitted_at,
         "accepted_on": case.accepted_on,
+        "authority_node": case.authority_node,
+        "receiving_node": case.receiving_node,
+        "remote_number": case.remote_number,
     }
 
 
@@ -151,6 +192,7 @@ def _detail(case: Case, actor: Any) -> dict[str, Any]:
         "form_data": reveal(case.scenario.form_schema, case.form_data),
         "clock": selectors.case_clock(case).__dict__,
         "legs": [leg.__dict__ for leg in selectors.case_legs(case)],
+        "materials": [_material(m) for m in case.materials.select_related("spec")],
         "allowed_actions": [
             {"action": name, "label": flow.actions[name].label}
             for name in services.actions_for(actor=actor, case=case)
@@ -202,25 +244,12 @@ def get_case(request: HttpRequest, number: str) -> dict[str, Any]:
 )
 def act_on_case(request: HttpRequest, number: str, action: str) -> dict[str, Any]:
     """Take a workflow action. 409 names the actions possible in the current state."""
-    selectors.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
+    seen = selectors.case_get(actor=request.user, number=number)  # 404 if one cannot see it
     details = json_body(request, default={})
     if not isinstance(details, dict):
         raise ValidationFailed(fields={"body": _("Expected an object.")})
-    case = services.case_act(actor=request.user, number=number, action=action, payload=details)
+    case = services.case_act(actor=request.user, number=seen.number, action=action, payload=details)
     return _detail(case, request.user)
-
-
-class MaterialOut(Schema):
-    id: int
-    spec_key: str
-    spec_name: str
-    source: str
-    original_name: str
-    content_type: str
-    size: int
-    sha256: str
-    scan_status: str
-    original_to_post: bool
 
 
 @router.post("/{number}/materials", response={201: MaterialOut}, auth=django_auth)
@@ -229,25 +258,11 @@ def upload_material(
 ) -> Status[dict[str, Any]]:
     """Upload a file for one of the scenario's materials (multipart: spec_key, file). PDF,
     JPEG, PNG or OFD; the content must match the extension."""
-    selectors.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
+    seen = selectors.case_get(actor=request.user, number=number)  # 404 if one cannot see it
     material = services.material_upload(
-        actor=request.user, number=number, spec_key=spec_key, upload=file
+        actor=request.user, number=seen.number, spec_key=spec_key, upload=file
     )
-    return Status(
-        201,
-        {
-            "id": material.pk,
-            "spec_key": material.spec.key,
-            "spec_name": material.spec.name,
-            "source": material.source,
-            "original_name": material.original_name,
-            "content_type": material.content_type,
-            "size": material.size,
-            "sha256": material.sha256,
-            "scan_status": material.scan_status,
-            "original_to_post": material.original_to_post,
-        },
-    )
+    return Status(201, _material(material))
 
 
 class ChecklistRowOut(Schema):

@@ -94,8 +94,8 @@ def create_shipment(
 ) -> Status[dict[str, Any]]:
     """Register a parcel: `originals` (the receiving window, after forwarding a PROXY case) or
     `result` (the deciding department, after the decision)."""
-    cases.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
-    shipment = services.shipment_create(actor=request.user, number=number, **payload.dict())
+    case = cases.case_get(actor=request.user, number=number)  # 404 for cases one cannot see
+    shipment = services.shipment_create(actor=request.user, number=case.number, **payload.dict())
     return Status(201, _out(shipment))
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -38,6 +40,8 @@ class Case(models.Model):
     """
 
     number = models.CharField(_("case number"), max_length=43, unique=True)
+    # The case's identity on every node that holds a copy (case numbers are per node).
+    uid = models.UUIDField(_("case id (all nodes)"), default=uuid.uuid4, unique=True)
     query_code = models.CharField(_("query code"), max_length=12)
     item = models.ForeignKey(
         "catalog.ServiceItem",
@@ -142,6 +146,16 @@ class Case(models.Model):
         _("legal limit (working days)"), null=True, blank=True
     )
     extension_days = models.PositiveSmallIntegerField(_("extension (working days)"), default=0)
+    # Across provinces (see federation.py). On a copy kept in step with the node that decides
+    # (a mirror): that node's code, and ``remote_number`` is its number. On the deciding node's
+    # case received elsewhere: ``receiving_node`` and that node's number. ``peers`` are the
+    # nodes holding mirrors, told of every step.
+    authority_node = models.CharField(_("decided at node"), max_length=6, blank=True)
+    receiving_node = models.CharField(_("received at node"), max_length=6, blank=True)
+    remote_number = models.CharField(
+        _("number at the other node"), max_length=43, blank=True, db_index=True
+    )
+    peers = models.JSONField(_("nodes holding copies"), default=list, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -336,6 +350,12 @@ class Material(models.Model):
     size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     reference = models.CharField(_("licence or check reference"), max_length=255, blank=True)
+    # How another node asks for the file (a random handle), and for a file handed in at another
+    # node: where it is, and whether it has been fetched ("pending", "fetched", "failed").
+    ref = models.CharField(_("transfer handle"), max_length=32, blank=True, db_index=True)
+    remote_node = models.CharField(_("handed in at node"), max_length=6, blank=True)
+    transfer = models.CharField(_("transfer"), max_length=8, blank=True)
+    transfer_error = models.CharField(_("transfer error"), max_length=255, blank=True)
     scan_status = models.CharField(_("virus scan"), max_length=16, default="not_scanned")
     original_to_post = models.BooleanField(_("original to be posted"), default=False)
     uploaded_by = models.ForeignKey(

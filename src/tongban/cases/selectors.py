@@ -175,7 +175,12 @@ def all_state_labels() -> list[tuple[str, str]]:
 
 
 def case_get(*, actor: Any, number: str) -> Case:
-    case = visible_cases(actor=actor).filter(number=number).first()
+    """A case this actor may see, by its number here or, for a case shared with another
+    node, by its number there."""
+    visible = visible_cases(actor=actor)
+    case = visible.filter(number=number).first() or (
+        visible.filter(remote_number=number).order_by("-created_at").first() if number else None
+    )
     if case is None:
         raise NotFound(_("No case has this number."))
     return case
@@ -248,8 +253,17 @@ def _gap(gap: CalendarGap) -> str:
 def public_view(*, number: str, code: str) -> dict[str, Any]:
     """办件查询 without login: state and timeline, no personal data. A wrong code is a 404,
     exactly like an unknown number."""
-    case = Case.objects.select_related("item").filter(number=number).first()
-    if case is None or not secrets_equal(case.query_code, (code or "").strip().upper()):
+    # Either number: a copy kept at the receiving node answers for the deciding node's
+    # number too, and the deciding node for the receiving node's receipt number.
+    # (Two cases may carry one number, one as its own and one as the other node's: the
+    # query code tells them apart.)
+    number = (number or "").strip()
+    given = (code or "").strip().upper()
+    candidates = Case.objects.select_related("item").filter(
+        Q(number=number) | Q(remote_number=number)
+    )
+    case = next((c for c in candidates[:2] if secrets_equal(c.query_code, given)), None)
+    if case is None:
         raise NotFound(_("No case matches this number and query code."))
     flow = workflow.load(case.workflow)
     timeline = [
@@ -264,7 +278,7 @@ def public_view(*, number: str, code: str) -> dict[str, Any]:
         for event in case.events.order_by("seq")
     ]
     return {
-        "number": case.number,
+        "number": number,
         "item": case.item.name,
         "state": case.state,
         "state_label": flow.states.get(case.state, case.state),

@@ -29,7 +29,7 @@ from tongban.accounts.selectors import (
     person_find_by_id_number,
     person_for_user,
 )
-from tongban.cases import files, legs, scanning, workdays, workflow
+from tongban.cases import federation, files, legs, scanning, workdays, workflow
 from tongban.cases.models import (
     Case,
     CaseAlert,
@@ -159,10 +159,11 @@ def case_submit(
         window_id=window_id,
     )
     flow = workflow.load(workflow.name_for(item.workflow, mode))
+    decided_at = _remote_nodes(mode, implementation, places, enterprise)
     now = timezone.now()
     with transaction.atomic():
         case = Case.objects.create(
-            number=_next_number(implementation, item, timezone.localdate()),
+            number=next_number(implementation, item, timezone.localdate()),
             query_code="".join(secrets.choice(_QUERY_ALPHABET) for _ in range(8)),
             item=item,
             scenario=scenario,
@@ -181,10 +182,11 @@ def case_submit(
             authority_department=implementation.department,
             submitted_at=now,
             received_on=timezone.localdate(),
+            authority_node=decided_at,
         )
         if plan is not None:
             _plan_legs(case, plan, places)
-        _append_event(
+        append_event(
             case,
             actor=actor,
             role="window_clerk" if clerk else "applicant",
@@ -198,8 +200,49 @@ def case_submit(
                 **({"legs": plan.name} if plan is not None else {}),
             },
         )
+        # Across provinces: the deciding node gets the case (this one keeps a mirror), or,
+        # deciding here, the nodes of the other legs get theirs.
+        if decided_at:
+            federation.hand_over(case, to=decided_at)
+        else:
+            leg_nodes = {federation.node_of(leg.division_id) for leg in case.legs.all()}
+            for node in sorted(leg_nodes - {federation.own_node()}):
+                federation.hand_over(case, to=node)
     log.info("case.submitted", case_id=case.pk, mode=mode)
     return case
+
+
+def _remote_nodes(
+    mode: str,
+    implementation: Implementation,
+    places: dict[str, tuple[str, Implementation]],
+    enterprise: Enterprise | None,
+) -> str:
+    """The node that decides a new ONLINE or JOINT case if it is not this one ("" if it is);
+    ValidationFailed when a node the case needs cannot be reached. (A PROXY case is handed
+    over when the window forwards it.)"""
+    own = federation.own_node()
+    decided_at = federation.node_of(implementation.division_id)
+    if mode == CaseMode.PROXY:
+        return ""
+    needed = {decided_at: "authority_division"}
+    for place, (division, _impl) in places.items():
+        needed.setdefault(
+            federation.node_of(division),
+            "origin_division" if place == "origin" else "authority_division",
+        )
+    needed.pop(own, None)
+    if needed and enterprise is not None:
+        raise ValidationFailed(
+            fields={
+                "enterprise_uscc": _(
+                    "Enterprise cases cannot yet be handed to another province's node."
+                )
+            }
+        )
+    for node, field in sorted(needed.items()):
+        federation.check_reachable(node, field=field)
+    return "" if decided_at == own else decided_at
 
 
 def implementation_near(item: ServiceItem, division: str) -> Implementation | None:
@@ -298,7 +341,7 @@ def _intake_parties(
     return person, enterprise, None, settings.TONGBAN_NODE_CODE, None
 
 
-def _next_number(implementation: Implementation, item: ServiceItem, day: dt.date) -> str:
+def next_number(implementation: Implementation, item: ServiceItem, day: dt.date) -> str:
     """Implementation code (31) + yyyyMMdd + 4-digit daily sequence. While the department's
     USCC is unknown the first 18 characters are zeros (flagged by the catalogue)."""
     prefix = implementation.code or ("0" * 18 + "0" + item.code)
@@ -317,7 +360,11 @@ def case_act(
     *, actor: Any, number: str, action: str, payload: Mapping[str, Any] | None = None
 ) -> Case:
     """Take a workflow action on a case. 409 when the state does not allow it (the allowed
-    actions are named), 403 for the wrong actor, 400 for missing details."""
+    actions are named), 403 for the wrong actor, 400 for missing details.
+
+    On a mirror (a case decided at another node) the deciding department's actions are
+    refused; the others are checked here and sent to the deciding node, which applies them
+    and reports back (federation.py): the mirror's state changes when that report arrives."""
     require_login(actor)
     payload = dict(payload or {})
     with transaction.atomic():
@@ -335,59 +382,158 @@ def case_act(
         step = flow.actions.get(action)
         if step is None:
             raise NotFound(_("This workflow has no such action."))
+        if federation.is_mirror(case) and step.side == "authority":
+            raise Conflict(
+                _("This case is decided at node %(node)s; its department acts there.")
+                % {"node": case.authority_node},
+                code="decided_elsewhere",
+            )
         leg = _active_leg(case) if step.side == "leg" else None
-        if step.side == "leg" and leg is None:
+        if step.side == "leg" and (
+            leg is None or federation.node_of(leg.division_id) != federation.own_node()
+        ):
             raise _not_now(flow, case)
         role = _authorise(actor, case, step, leg)
-        if case.state not in step.sources:
-            raise _not_now(flow, case)
-        _check_requires(step, payload)
-        _check_no_strangers(step, payload)
-        if step.clock == "start" and awaits_originals(case):
-            raise Conflict(
-                _(
-                    "The originals posted by the window have not arrived yet; the time limit "
-                    "starts when they do."
-                ),
-                code="awaiting_originals",
+        if federation.is_mirror(case):
+            _check_request(case, flow, step, leg, payload)
+            federation.request_action(
+                case,
+                action=step.name,
+                payload=payload,
+                actor=actor,
+                role=_role_label(role, step, leg),
+                leg=leg,
             )
+            log.info("case.action_requested", case_id=case.pk, action=action)
+            return case
+        _perform(case, flow, step, leg, role, payload, actor=actor)
         if step.name == "forward":
-            _check_formal_review(case, payload)
-        before = case.state
-        today = timezone.localdate()
-        # A leg that hands over to a next one leaves the case where it is (in_legs).
-        moves = _apply_legs(case, step, leg, role, payload)
-        if moves:
-            _apply_clock(case, step, payload, today)
-        if moves and step.target is not None and step.target != before and step.clock != "stop":
-            # Leaving a paused state any way (resume, withdrawal, a decision) ends the pause.
-            _close_open_pause(case, today)
-        if moves and step.target is not None:
-            case.state = step.target
-        if step.side == "authority" and isinstance(role, Staff) and case.assignee_id is None:
-            case.assignee = role
-        if step.name == "forward" and case.received_by_id is None and isinstance(role, Staff):
-            case.received_by = role
-        if step.clock == "decide" and step.target == "denied":
-            payload.setdefault("remedy", DENIAL_REMEDY)
-        if flow.is_final(case.state):
-            case.closed_at = timezone.now()
-        if case.state in _ENDS_LEGS:
-            case.legs.filter(state__in=[LegState.WAITING, LegState.ACTIVE]).update(
-                state=LegState.CANCELLED, finished_at=timezone.now()
-            )
-        case.save()
-        _append_event(
-            case,
-            actor=actor,
-            role=_role_label(role, step, leg),
-            action=step.name,
-            from_state=before,
-            to_state=case.state,
-            payload=payload,
-        )
+            _hand_to_authority(case)
     log.info("case.action", case_id=case.pk, action=action, state=case.state)
     return case
+
+
+def _hand_to_authority(case: Case) -> None:
+    """A PROXY case forwarded to a department of another province: that node decides it from
+    now on; this one keeps a mirror."""
+    node = federation.node_of(case.authority_division_id)
+    if node == federation.own_node():
+        return
+    federation.check_reachable(node, field="authority_division")
+    case.authority_node = node
+    case.save(update_fields=["authority_node", "updated_at"])
+    federation.hand_over(case, to=node)
+
+
+def _check_request(
+    case: Case,
+    flow: workflow.Workflow,
+    step: workflow.Action,
+    leg: CaseLeg | None,
+    payload: dict[str, Any],
+) -> None:
+    """What a mirror checks before sending a request: what the deciding node would check
+    first, so a request that cannot succeed is refused here, at once."""
+    if case.state not in step.sources:
+        raise _not_now(flow, case)
+    _check_requires(step, payload)
+    _check_no_strangers(step, payload)
+    if step.legs == "advance" and leg is not None:
+        _leg_result(case, leg, payload)
+
+
+def perform_remote(
+    case: Case,
+    *,
+    source: str,
+    action: str,
+    payload: dict[str, Any],
+    actor_label: str,
+    role: str,
+    leg_key: Any,
+) -> None:
+    """On the deciding node: apply an action taken on the mirror at node ``source`` (called
+    by federation.py, in the inbox transaction, the case locked). The mirror's node vouches
+    for its actor; this node checks that the node may ask: the applicant's actions come from
+    the node that received the case, a leg's from the node of that leg."""
+    flow = workflow.load(case.workflow)
+    step = flow.actions.get(action)
+    if step is None:
+        raise NotFound(_("This workflow has no such action."))
+    leg = _active_leg(case) if step.side == "leg" else None
+    if step.side == "applicant":
+        allowed = source == case.receiving_node
+    elif step.side == "leg":
+        allowed = leg is not None and leg.key == leg_key and leg.node == source
+    else:
+        allowed = False
+    if not allowed:
+        raise Forbidden(
+            _("Node %(node)s may not take this action on this case.") % {"node": source}
+        )
+    _perform(case, flow, step, leg, role, payload, actor=None, actor_label=actor_label)
+
+
+def _perform(
+    case: Case,
+    flow: workflow.Workflow,
+    step: workflow.Action,
+    leg: CaseLeg | None,
+    role: Staff | str,
+    payload: dict[str, Any],
+    *,
+    actor: Any,
+    actor_label: str | None = None,
+) -> None:
+    """The action itself, once the actor is known to be entitled (the case row locked)."""
+    if case.state not in step.sources:
+        raise _not_now(flow, case)
+    _check_requires(step, payload)
+    _check_no_strangers(step, payload)
+    if step.clock == "start" and awaits_originals(case):
+        raise Conflict(
+            _(
+                "The originals posted by the window have not arrived yet; the time limit "
+                "starts when they do."
+            ),
+            code="awaiting_originals",
+        )
+    if step.name == "forward":
+        _check_formal_review(case, payload)
+    before = case.state
+    today = timezone.localdate()
+    # A leg that hands over to a next one leaves the case where it is (in_legs).
+    moves = _apply_legs(case, step, leg, role, payload)
+    if moves:
+        _apply_clock(case, step, payload, today)
+    if moves and step.target is not None and step.target != before and step.clock != "stop":
+        # Leaving a paused state any way (resume, withdrawal, a decision) ends the pause.
+        _close_open_pause(case, today)
+    if moves and step.target is not None:
+        case.state = step.target
+    if step.side == "authority" and isinstance(role, Staff) and case.assignee_id is None:
+        case.assignee = role
+    if step.name == "forward" and case.received_by_id is None and isinstance(role, Staff):
+        case.received_by = role
+    if step.clock == "decide" and step.target == "denied":
+        payload.setdefault("remedy", DENIAL_REMEDY)
+    if flow.is_final(case.state):
+        case.closed_at = timezone.now()
+    if case.state in _ENDS_LEGS:
+        case.legs.filter(state__in=[LegState.WAITING, LegState.ACTIVE]).update(
+            state=LegState.CANCELLED, finished_at=timezone.now()
+        )
+    case.save()
+    append_event(
+        case,
+        actor=actor,
+        actor_label=actor_label,
+        role=_role_label(role, step, leg),
+        action=step.name,
+        from_state=before,
+        to_state=case.state,
+        payload=payload,
+    )
 
 
 # Formal review at the window (PROXY) -------------------------------------------------------
@@ -512,7 +658,7 @@ def case_originals_received(*, case_id: int, on: dt.date, actor: Any) -> Case:
         if case.originals_received_on is None:
             case.originals_received_on = on
             case.save(update_fields=["originals_received_on", "updated_at"])
-            _append_event(
+            append_event(
                 case,
                 actor=actor,
                 role="system",
@@ -571,16 +717,7 @@ def _apply_legs(
         leg.finished_at, leg.finished_by = now, staff
         leg.save(update_fields=["state", "finished_at", "finished_by"])
         return True
-    plan = legs.plan_for_item(case.item.name)
-    plan_step = next((s for s in plan.legs if s.key == leg.key), None) if plan else None
-    if plan_step is None:
-        raise Conflict(_("The joint procedure of this case is no longer defined."))
-    result = payload.get("result", {})
-    if not isinstance(result, dict):
-        raise ValidationFailed(fields={"result": _("Expected an object.")})
-    problems = form_errors(plan_step.schema, result)
-    if problems:
-        raise ValidationFailed(fields={f"result.{name}": msg for name, msg in problems.items()})
+    plan_step, result = _leg_result(case, leg, payload)
     leg.state = LegState.DONE
     # Personal fields of the record (x-personal) are kept encrypted, in the leg and the event.
     leg.output = protect(plan_step.schema, result)
@@ -597,6 +734,23 @@ def _apply_legs(
     following.save(update_fields=["state", "started_at", "input"])
     payload["next_leg"] = following.key
     return False
+
+
+def _leg_result(
+    case: Case, leg: CaseLeg, payload: dict[str, Any]
+) -> tuple[legs.LegStep, dict[str, Any]]:
+    """The leg's step of the plan and the record given for it, checked against its schema."""
+    plan = legs.plan_for_item(case.item.name)
+    plan_step = next((s for s in plan.legs if s.key == leg.key), None) if plan else None
+    if plan_step is None:
+        raise Conflict(_("The joint procedure of this case is no longer defined."))
+    result = payload.get("result", {})
+    if not isinstance(result, dict):
+        raise ValidationFailed(fields={"result": _("Expected an object.")})
+    problems = form_errors(plan_step.schema, result)
+    if problems:
+        raise ValidationFailed(fields={f"result.{name}": msg for name, msg in problems.items()})
+    return plan_step, result
 
 
 def _authorise(
@@ -724,7 +878,7 @@ def _role_label(role: Staff | str, step: workflow.Action, leg: CaseLeg | None = 
     return held[0] if held else "staff"
 
 
-def _append_event(
+def append_event(
     case: Case,
     *,
     actor: Any,
@@ -733,17 +887,22 @@ def _append_event(
     from_state: str,
     to_state: str,
     payload: Mapping[str, Any],
+    actor_label: str | None = None,
+    at: dt.datetime | None = None,
+    copied: bool = False,
 ) -> CaseEvent:
-    """Append the next link of the case's chain (the case row is locked by the caller)."""
+    """Append the next link of the case's chain (the case row is locked by the caller). On an
+    authoritative case with mirrors, the link goes to them too, unless it is itself ``copied``
+    from another node's chain (``actor_label`` and ``at`` then say who and when, there)."""
     last = CaseEvent.objects.filter(case=case).order_by("-seq").values_list("seq", "hash").first()
     seq, previous = (last[0] + 1, last[1]) if last else (1, chain.GENESIS)
     user = actor if getattr(actor, "pk", None) else None
     event = CaseEvent(
         case=case,
         seq=seq,
-        at=timezone.now().replace(microsecond=0),
+        at=(at or timezone.now()).replace(microsecond=0),
         actor=user,
-        actor_label=user.get_username() if user is not None else "system",
+        actor_label=actor_label or (user.get_username() if user is not None else "system"),
         role=role,
         action=action,
         from_state=from_state,
@@ -753,6 +912,8 @@ def _append_event(
     )
     event.hash = chain.link_hash(previous, event_body(event))
     event.save()
+    if case.peers and not copied:
+        federation.tell_peers(case, event)
     return event
 
 
@@ -898,16 +1059,27 @@ def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> M
                 scan_status=result.status,
                 original_to_post=spec.original_required,
                 uploaded_by=actor,
+                ref=uuid.uuid4().hex,
             )
-            _append_event(
-                locked,
-                actor=actor,
-                role="applicant" if is_applicant else "window_clerk",
-                action="attach",
-                from_state=locked.state,
-                to_state=locked.state,
-                payload={"material": spec.key, "sha256": material.sha256, "size": material.size},
-            )
+            if federation.is_mirror(locked):
+                # The deciding node fetches the file and appends the link; it comes back.
+                federation.material_added(
+                    locked, material, role="applicant" if is_applicant else "window_clerk"
+                )
+            else:
+                append_event(
+                    locked,
+                    actor=actor,
+                    role="applicant" if is_applicant else "window_clerk",
+                    action="attach",
+                    from_state=locked.state,
+                    to_state=locked.state,
+                    payload={
+                        "material": spec.key,
+                        "sha256": material.sha256,
+                        "size": material.size,
+                    },
+                )
     except BaseException:
         default_storage.delete(stored)  # no orphan file when the record is not written
         raise
@@ -967,7 +1139,7 @@ def cases_deem_accepted(*, today: dt.date | None = None) -> list[str]:
             _apply_clock(locked, step, payload, received)
             locked.state = step.target or locked.state
             locked.save()
-            _append_event(
+            append_event(
                 locked,
                 actor=SYSTEM,
                 role="system",

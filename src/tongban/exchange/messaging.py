@@ -49,6 +49,19 @@ def register_handler(event_type: str, handler: Handler) -> None:
     _handlers[event_type] = handler
 
 
+_sweeps: dict[str, Callable[[], int]] = {}
+
+
+def register_sweep(name: str, work: Callable[[], int]) -> None:
+    """Periodic work a domain needs around its messages (e.g. fetching the files an event
+    named), run by every `tongban exchange tick`; returns how much it did."""
+    _sweeps[name] = work
+
+
+def sweeps() -> dict[str, Callable[[], int]]:
+    return dict(_sweeps)
+
+
 # Sending ------------------------------------------------------------------------------------
 
 
@@ -177,7 +190,12 @@ def _failed(message: OutboxMessage, error: str) -> None:
 
 
 def _route(recipient: str) -> str:
-    """The inbox URL of a peer from the trust list (direct), else the hub's relay."""
+    """The inbox URL of a peer from the trust list."""
+    return peer_url(recipient) + "/federation/v1/inbox"
+
+
+def peer_url(recipient: str) -> str:
+    """The base URL of a peer from the trust list (http or https only)."""
     try:
         peer = services.trust_list_current().node(recipient)
     except DomainError as error:
@@ -187,13 +205,13 @@ def _route(recipient: str) -> str:
             _("No route: node %(code)s is not on the trust list.") % {"code": recipient},
             code="no_route",
         )
-    return peer.url.rstrip("/") + "/federation/v1/inbox"
+    if not peer.url.startswith(("http://", "https://")):
+        raise DomainError(_("No route: the peer's URL is not HTTP."), code="no_route")
+    return peer.url.rstrip("/")
 
 
 def _post(message: OutboxMessage) -> None:
     url = _route(message.recipient)
-    if not url.startswith(("http://", "https://")):
-        raise DomainError(_("No route: the peer's URL is not HTTP."), code="no_route")
     try:
         status, body = transport.call("POST", url, message.token.encode("ascii"))
     except transport.Unreachable as error:
@@ -233,7 +251,8 @@ class Untrusted(DomainError):
     default_message = _("The message is not signed by a key the trust list vouches for.")
 
 
-def _resolve(source: str, kid: str) -> dict[str, Any]:
+def resolve_key(source: str, kid: str) -> dict[str, Any]:
+    """The public key ``kid`` of node ``source`` if the trust list vouches for it now."""
     try:
         listed = services.trust_list_current()
         return listed.key_of(source, kid, at=timezone.now()).jwk
@@ -247,7 +266,7 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
     """Verify, store once and apply what is due. Returns the message and whether it was new
     (a repeat of a known event id changes nothing)."""
     try:
-        event = envelope.open_sealed(token, _resolve)
+        event = envelope.open_sealed(token, resolve_key)
     except (envelope.EnvelopeError, keys.BadSignature) as error:
         reason = getattr(error, "reason", "malformed")
         if reason == "bad_signature":

@@ -16,13 +16,15 @@ class Unreachable(Exception):
     body cut short)."""
 
 
-def call(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
+def call(
+    method: str, url: str, body: bytes | None = None, *, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """(status, body) of the answer, error statuses included; Unreachable when there is none."""
     request = urllib.request.Request(  # noqa: S310 (callers allow http and https only)
         url,
         data=body,
         method=method,
-        headers={"Content-Type": JOSE, "Accept": f"{JOSE}, application/json"},
+        headers={"Content-Type": JOSE, "Accept": f"{JOSE}, application/json"} | (headers or {}),
     )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310

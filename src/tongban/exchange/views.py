@@ -59,3 +59,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {"id": str(message.event_id), "state": message.state}, status=202 if new else 200
     )
+
+
+@require_GET
+def blob(request: HttpRequest, kind: str, ref: str) -> HttpResponse:
+    """A file a peer asks for with a signed request token (see blobs.py)."""
+    from tongban.exchange import blobs
+
+    content, content_type = blobs.serve(
+        authorization=request.headers.get("Authorization", ""), kind=kind, ref=ref
+    )
+    response = HttpResponse(content, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response

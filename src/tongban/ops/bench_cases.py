@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import uuid
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -1067,6 +1068,10 @@ class RawWriter:
     def _date(self, value: dt.date) -> Any:
         return value.isoformat() if self.vendor == "sqlite" else value
 
+    def _uuid(self, value: uuid.UUID) -> Any:
+        # Django keeps SQLite UUIDs as 32 hex digits; PostgreSQL has a uuid type.
+        return value.hex if self.vendor == "sqlite" else value
+
     def _json(self, value: Any) -> Any:
         return json.dumps(value) if self.vendor == "sqlite" else self._jsonb(value)
 
@@ -1147,6 +1152,11 @@ class RawWriter:
                     0,
                     self._ts(now),
                     self._ts(now),
+                    self._uuid(uuid.uuid4()),
+                    "",
+                    "",
+                    "",
+                    self._json([]),
                 ),
             )
             self._event(
@@ -1259,6 +1269,11 @@ _CASE_COLUMNS = (
     "extension_days",
     "created_at",
     "updated_at",
+    "uid",
+    "authority_node",
+    "receiving_node",
+    "remote_number",
+    "peers",
 )
 _EVENT_COLUMNS = (
     "case",

@@ -35,6 +35,14 @@ class FlowError(Exception):
     """A demo case did not go as it should; the message says where and why."""
 
 
+class UnexpectedStatus(FlowError):
+    """An HTTP answer other than the one expected (``status`` says which)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class NodeError(FlowError):
     """Nothing more can be done on this node (unreachable, unhealthy, a login refused): the
     remaining cases would fail the same way."""
@@ -124,7 +132,7 @@ class ApiClient:
         answer = _decode(raw)
         if status != expect:
             shown = json.dumps(answer, ensure_ascii=False) if answer is not None else "(empty)"
-            raise FlowError(f"{call} answered {status}, expected {expect}: {shown}")
+            raise UnexpectedStatus(f"{call} answered {status}, expected {expect}: {shown}", status)
         return answer
 
     def csrf_token(self) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -103,7 +104,11 @@ class Command(BaseCommand):
         except Exception as error:
             # The cached list stays in force until it expires.
             log.warning("exchange.trust_list_refresh_failed", error=repr(error))
-        for name, work in (("deliver", messaging.outbox_deliver), ("inbox", messaging.inbox_sweep)):
+        parts: dict[str, Callable[[], int]] = {
+            "deliver": messaging.outbox_deliver,
+            "inbox": messaging.inbox_sweep,
+        }
+        for name, work in (parts | messaging.sweeps()).items():
             try:
                 done = work()
             except Exception as error:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tongban.ops import demo_flows
+from tongban.ops import cluster, demo_cluster, demo_flows
 
 
 class Command(BaseCommand):
@@ -21,6 +23,15 @@ class Command(BaseCommand):
             ),
         )
         flows.add_argument("--url", default="http://127.0.0.1:8000", help="The node's address.")
+        flows.add_argument(
+            "--cluster",
+            action="store_true",
+            help=(
+                "Run the cross-province cases on the local cluster (`tongban cluster up` with "
+                "500000 and 510000) instead: received or applied in Chongqing, decided in "
+                "Sichuan, and joint cases with a leg on each node."
+            ),
+        )
         flows.add_argument(
             "--timeout", type=float, default=30.0, help="Seconds to wait for each HTTP answer."
         )
@@ -38,9 +49,14 @@ class Command(BaseCommand):
                 self.stderr.write(f"{outcome.run.mode}: {outcome.problem}")
 
         try:
-            outcomes = demo_flows.run_flows(
-                options["url"], on_outcome=report, timeout=options["timeout"]
-            )
+            if options["cluster"]:
+                outcomes = demo_cluster.run_cluster_flows(
+                    self._cluster_urls(), on_outcome=report, timeout=options["timeout"]
+                )
+            else:
+                outcomes = demo_flows.run_flows(
+                    options["url"], on_outcome=report, timeout=options["timeout"]
+                )
         except demo_flows.FlowError as error:
             raise CommandError(str(error)) from None
         failed = [outcome for outcome in outcomes if not outcome.ok]
@@ -49,3 +65,11 @@ class Command(BaseCommand):
                 f"{len(failed)} of {len(outcomes)} demo cases did not reach their final state: "
                 + "; ".join(f"{outcome.run.mode}: {outcome.problem}" for outcome in failed)
             )
+
+    def _cluster_urls(self) -> dict[str, str]:
+        """The node URLs of the local cluster (`tongban cluster up` under this data dir)."""
+        try:
+            layout = cluster.Layout.load(Path(settings.TONGBAN_DATA_DIR) / "cluster")
+        except cluster.ClusterError as error:
+            raise CommandError(str(error)) from None
+        return {member.code: member.url for member in layout.members}
