@@ -102,7 +102,7 @@ def check_reachable(node: str, *, field: str) -> None:
         listed = exchange.trust_list_current().node(node)
     except DomainError:
         listed = None
-    if listed is None or not listed.url:
+    if listed is None:  # listed without a URL: reached through the hub's relay
         raise ValidationFailed(
             fields={
                 field: _(

@@ -429,3 +429,35 @@ def case_notice(*, case: Case, kind: str) -> dict[str, Any]:
         "seq": event.seq,
         "hash": event.hash,
     }
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """How a case is shared with another province's node, for the case pages."""
+
+    mirror: bool  # this node keeps a copy; the other node decides
+    node: str
+    node_name: str
+    other_number: str
+    # Files handed in at the other node not fetched yet, and those that failed the check.
+    pending_files: int
+    failed_files: int
+
+
+def case_sharing(case: Case) -> Sharing | None:
+    """None for a case that lives on this node alone."""
+    node = case.authority_node or case.receiving_node
+    if not node:
+        return None
+    from tongban.regions.models import Division
+
+    name = Division.objects.filter(code=node).values_list("name", flat=True).first() or node
+    transfers = list(case.materials.exclude(transfer="").values_list("transfer", flat=True))
+    return Sharing(
+        mirror=bool(case.authority_node),
+        node=node,
+        node_name=name,
+        other_number=case.remote_number,
+        pending_files=transfers.count("pending"),
+        failed_files=transfers.count("failed"),
+    )

@@ -72,9 +72,9 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
     own = settings.TONGBAN_NODE_CODE
     with transaction.atomic():
         _serialise(f"outbox:{recipient}:{subject}")
-        last = OutboxMessage.objects.filter(recipient=recipient, subject=subject).aggregate(
-            m=Max("sequence")
-        )["m"]
+        last = OutboxMessage.objects.filter(
+            origin="", recipient=recipient, subject=subject
+        ).aggregate(m=Max("sequence"))["m"]
         event = envelope.make_event(
             source=own,
             recipient=recipient,
@@ -150,6 +150,8 @@ def outbox_deliver(*, limit: int = 100) -> int:
 def _fresh_seal(message: OutboxMessage) -> OutboxMessage:
     """Seal the event again when the key it was sealed with no longer signs (rotated out,
     revoked): same id and sequence, a signature peers trust; the new token is logged too."""
+    if message.origin:
+        return message  # relayed: signed by the node it comes from, passed on unchanged
     current = services.signing_pair()
     if keys.unverified_header(message.token).get("kid") == current.kid:
         return message
@@ -190,12 +192,44 @@ def _failed(message: OutboxMessage, error: str) -> None:
 
 
 def _route(recipient: str) -> str:
-    """The inbox URL of a peer from the trust list."""
-    return peer_url(recipient) + "/federation/v1/inbox"
+    """Where a message for ``recipient`` goes: straight to its inbox when the trust list
+    publishes its URL, else to the hub's relay (the hub itself uses the URL the node
+    registered with it)."""
+    try:
+        return peer_url(recipient) + "/federation/v1/inbox"
+    except DomainError:
+        if services.is_hub():
+            return _registered_url(recipient) + "/federation/v1/inbox"
+        return _hub_relay_url()
+
+
+def _registered_url(code: str) -> str:
+    from tongban.exchange.models import Node
+
+    node = Node.objects.filter(code=code, is_self=False).first()
+    if node is None or not node.base_url.startswith(("http://", "https://")):
+        raise DomainError(
+            _("No route: node %(code)s is not registered with the hub.") % {"code": code},
+            code="no_route",
+        )
+    return node.base_url.rstrip("/")
+
+
+def _hub_relay_url() -> str:
+    try:
+        url = peer_url(settings.TONGBAN_HUB_CODE)
+    except DomainError:
+        url = str(settings.TONGBAN_HUB_URL).rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise DomainError(
+                _("No route: the peer is not reachable directly and no hub is configured."),
+                code="no_route",
+            ) from None
+    return url + "/federation/v1/relay"
 
 
 def peer_url(recipient: str) -> str:
-    """The base URL of a peer from the trust list (http or https only)."""
+    """The base URL of a peer as the trust list publishes it (http or https only)."""
     try:
         peer = services.trust_list_current().node(recipient)
     except DomainError as error:
@@ -265,21 +299,10 @@ def resolve_key(source: str, kid: str) -> dict[str, Any]:
 def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
     """Verify, store once and apply what is due. Returns the message and whether it was new
     (a repeat of a known event id changes nothing)."""
-    try:
-        event = envelope.open_sealed(token, resolve_key)
-    except (envelope.EnvelopeError, keys.BadSignature) as error:
-        reason = getattr(error, "reason", "malformed")
-        if reason == "bad_signature":
-            raise Untrusted(code="bad_signature") from None
-        raise ValidationFailed(
-            _("The message is not a well-formed event: %(e)s") % {"e": error},
-            code="malformed_event",
-        ) from None
+    event = _open(token)
     if event["recipient"] != settings.TONGBAN_NODE_CODE:
         raise Forbidden(_("This message is for another node."), code="wrong_recipient")
-    event_id = uuid.UUID(event["id"]) if _is_uuid(event["id"]) else None
-    if event_id is None:
-        raise ValidationFailed(_("The event id must be a UUID."), code="malformed_event")
+    event_id = _event_id(event)
     existing = InboxMessage.objects.filter(event_id=event_id).first()
     if existing is not None:
         if existing.state == InboxState.FAILED:
@@ -312,6 +335,46 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
     return message, True
 
 
+def relay_accept(*, token: str) -> tuple[OutboxMessage | InboxMessage, bool]:
+    """On the hub: a node sends through the hub an event for a node it cannot reach. The
+    sender's signature is checked as the inbox checks it; the token is passed on unchanged
+    (the recipient checks it again), queued and delivered like the hub's own messages.
+    Returns the queued message and whether it was new."""
+    if not services.is_hub():
+        raise Forbidden(_("Only the hub relays messages."), code="not_a_relay")
+    event = _open(token)
+    if event["recipient"] == settings.TONGBAN_NODE_CODE:
+        return inbox_receive(token=token)
+    _registered_url(event["recipient"])  # no route: refused now, not queued for ever
+    event_id = _event_id(event)
+    existing = OutboxMessage.objects.filter(event_id=event_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            message = OutboxMessage.objects.create(
+                event_id=event_id,
+                origin=event["source"],
+                recipient=event["recipient"],
+                type=event["type"],
+                subject=event["subject"],
+                sequence=event["sequence"],
+                token=token,
+                next_attempt_at=timezone.now(),
+            )
+            _evidence(direction="in", peer=event["source"], event_id=event_id, token=token)
+            _evidence(direction="out", peer=event["recipient"], event_id=event_id, token=token)
+            transaction.on_commit(_schedule_delivery)
+    except IntegrityError:
+        existing = OutboxMessage.objects.filter(event_id=event_id).first()
+        if existing is None:
+            raise Conflict(
+                _("Another event already holds this sequence number."), code="sequence_taken"
+            ) from None
+        return existing, False
+    return message, True
+
+
 def inbox_retry(*, source: str, subject: str) -> None:
     """Try a subject's failed event again, then whatever waits behind it (a redelivery, the
     periodic sweep and the admin's retry all come here)."""
@@ -333,6 +396,26 @@ def inbox_sweep() -> int:
     for source, subject in stuck:
         inbox_retry(source=source, subject=subject)
     return len(stuck)
+
+
+def _open(token: str) -> dict[str, Any]:
+    """The event in a sealed token, verified against the trust list; 403 / 400 otherwise."""
+    try:
+        return envelope.open_sealed(token, resolve_key)
+    except (envelope.EnvelopeError, keys.BadSignature) as error:
+        reason = getattr(error, "reason", "malformed")
+        if reason == "bad_signature":
+            raise Untrusted(code="bad_signature") from None
+        raise ValidationFailed(
+            _("The message is not a well-formed event: %(e)s") % {"e": error},
+            code="malformed_event",
+        ) from None
+
+
+def _event_id(event: dict[str, Any]) -> uuid.UUID:
+    if not _is_uuid(event["id"]):
+        raise ValidationFailed(_("The event id must be a UUID."), code="malformed_event")
+    return uuid.UUID(event["id"])
 
 
 def _is_uuid(value: str) -> bool:

@@ -11,6 +11,8 @@ class Node(models.Model):
     code = models.CharField(_("node code"), max_length=6, unique=True)
     name = models.CharField(_("name"), max_length=128)
     base_url = models.URLField(_("base URL"), max_length=255, blank=True)
+    # Reached only through the hub's relay: its URL is not published in the trust list.
+    relay_only = models.BooleanField(_("reached through the hub only"), default=False)
     is_self = models.BooleanField(_("this node"), default=False)
     registered_at = models.DateTimeField(_("registered"), null=True, blank=True)
     # The signed time of the newest registration the hub accepted (older ones are replays).
@@ -105,6 +107,8 @@ class OutboxMessage(models.Model):
     delivered by workers afterwards (at least once; the receiver drops duplicates)."""
 
     event_id = models.UUIDField(_("event id"), unique=True)
+    # On the hub, for a message it relays: the node that signed it ("" for this node's own).
+    origin = models.CharField(_("relayed for node"), max_length=6, blank=True)
     recipient = models.CharField(_("to node"), max_length=6)
     type = models.CharField(_("type"), max_length=128)
     subject = models.CharField(_("subject"), max_length=128)
@@ -126,7 +130,8 @@ class OutboxMessage(models.Model):
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["recipient", "subject", "sequence"], name="outbox_sequence_unique"
+                fields=["origin", "recipient", "subject", "sequence"],
+                name="outbox_sequence_unique",
             )
         ]
 

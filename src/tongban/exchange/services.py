@@ -208,6 +208,7 @@ def registration_token(*, enrolment: str | None = None) -> str:
         "code": node.code,
         "name": node.name,
         "url": node.base_url,
+        "reach": "hub" if settings.TONGBAN_NODE_REACH == "hub" else "direct",
         "keys": _key_entries(node),
         "time": timezone.now().isoformat(),
         **({"enrolment": enrolment} if enrolment else {}),
@@ -358,6 +359,7 @@ def _store_registration(node: Node | None, payload: dict[str, Any], now: dt.date
     node = node or Node(code=parsed.code)
     node.name = parsed.name[:128]
     node.base_url = parsed.url
+    node.relay_only = payload.get("reach") == "hub"
     node.registered_at = node.registered_at or now
     node.save()
     for entry in parsed.keys:
@@ -425,7 +427,10 @@ def _trust_list_sign(now: dt.datetime) -> TrustListCopy:
                 or key.not_after > now - dt.timedelta(days=30)
             ]
             if entries:
-                nodes.append(trust.TrustedNode(node.code, node.name, node.base_url, tuple(entries)))
+                # A node reached only through the hub is listed without its URL: peers send
+                # to the hub's relay.
+                url = "" if node.relay_only else node.base_url
+                nodes.append(trust.TrustedNode(node.code, node.name, url, tuple(entries)))
         listed = trust.TrustList(
             issuer=settings.TONGBAN_HUB_CODE,
             serial=serial,

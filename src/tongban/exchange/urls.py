@@ -7,5 +7,6 @@ urlpatterns = [
     path("trust-list", views.trust_list, name="trust_list"),
     path("nodes", views.register_node, name="register_node"),
     path("inbox", views.inbox, name="inbox"),
+    path("relay", views.relay, name="relay"),
     path("blobs/<slug:kind>/<slug:ref>", views.blob, name="blob"),
 ]

@@ -43,22 +43,38 @@ class TooLarge(DomainError):
     default_message = _("The message is larger than this node accepts.")
 
 
-@csrf_exempt
-@require_POST
-def inbox(request: HttpRequest) -> HttpResponse:
-    """A peer delivers a signed event (compact JWS). 202 when stored (applied now or once
-    the events before it arrive), 200 for a repeat, 4xx (nothing stored) otherwise."""
+def _refuse_too_large(request: HttpRequest) -> None:
     declared = str(request.META.get("CONTENT_LENGTH") or "0")
     if (declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES) or (
         len(request.body) > MAX_MESSAGE_BYTES
     ):
         raise TooLarge()
+
+
+@csrf_exempt
+@require_POST
+def inbox(request: HttpRequest) -> HttpResponse:
+    """A peer delivers a signed event (compact JWS). 202 when stored (applied now or once
+    the events before it arrive), 200 for a repeat, 4xx (nothing stored) otherwise."""
+    _refuse_too_large(request)
     from tongban.exchange import messaging
 
     message, new = messaging.inbox_receive(token=request.body.decode("ascii", "replace").strip())
     return JsonResponse(
         {"id": str(message.event_id), "state": message.state}, status=202 if new else 200
     )
+
+
+@csrf_exempt
+@require_POST
+def relay(request: HttpRequest) -> HttpResponse:
+    """On the hub: a signed event for a node the sender cannot reach directly. 202 when
+    queued, 200 for a repeat, 4xx (nothing stored) otherwise."""
+    _refuse_too_large(request)
+    from tongban.exchange import messaging
+
+    message, new = messaging.relay_accept(token=request.body.decode("ascii", "replace").strip())
+    return JsonResponse({"id": str(message.event_id)}, status=202 if new else 200)
 
 
 @require_GET

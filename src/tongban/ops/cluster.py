@@ -37,6 +37,8 @@ class Member:
     port: int
     data_dir: str
     database_url: str
+    # Reached only through the hub's relay (its URL not published in the trust list).
+    via_hub: bool = False
 
     @property
     def url(self) -> str:
@@ -74,7 +76,13 @@ class Layout:
             raise ClusterError(f"{path} is unreadable ({error}); fix or remove it") from None
 
 
-def plan(root: Path, codes: list[str], base_port: int, postgres_url: str | None) -> Layout:
+def plan(
+    root: Path,
+    codes: list[str],
+    base_port: int,
+    postgres_url: str | None,
+    via_hub: frozenset[str] = frozenset(),
+) -> Layout:
     if HUB not in codes:
         codes = [HUB, *codes]
     codes = [HUB] + [c for c in dict.fromkeys(codes) if c != HUB]
@@ -86,7 +94,7 @@ def plan(root: Path, codes: list[str], base_port: int, postgres_url: str | None)
         database = ""
         if postgres_url:
             database = f"{postgres_url.rstrip('/')}/tongban_cluster_{code}"
-        members.append(Member(code, base_port + index, str(root / code), database))
+        members.append(Member(code, base_port + index, str(root / code), database, code in via_hub))
     return Layout(str(root), tuple(members))
 
 
@@ -98,6 +106,7 @@ def environment(member: Member, layout: Layout) -> dict[str, str]:
             "TONGBAN_NODE_CODE": member.code,
             "TONGBAN_NODE_URL": member.url,
             "TONGBAN_HUB_URL": "" if member.is_hub else layout.hub.url,
+            "TONGBAN_NODE_REACH": "hub" if member.via_hub else "direct",
             "DATABASE_URL": member.database_url,
             "DJANGO_SETTINGS_MODULE": "tongban.settings.dev",
         }

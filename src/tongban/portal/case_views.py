@@ -144,6 +144,16 @@ def case_page(request: HttpRequest, number: str) -> HttpResponse:
     return render(request, "portal/cases/case.html", case_context(request, case))
 
 
+def done_message(case: Case, done: Any) -> Any:
+    """What to say after an action: on a copy of a case decided at another node, that the
+    request went there (the page changes when the answer comes back)."""
+    if case.authority_node:
+        return _(
+            "Sent to the deciding node (%(node)s); the case here changes as soon as it answers."
+        ) % {"node": case.authority_node}
+    return done
+
+
 def case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
     """What the applicant's case page and the workbench's case page both show."""
     flow = workflow.load(case.workflow)
@@ -171,6 +181,7 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "notices": selectors.case_notices_available(case),
         "actions": [(name, flow.actions[name]) for name in allowed],
         "is_final": flow.is_final(case.state),
+        "sharing": selectors.case_sharing(case),
     }
 
 
@@ -181,8 +192,8 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
     if action not in {"withdraw", "supplement"}:
         raise Forbidden(_("Staff act on cases in the workbench."))
     selectors.case_get(actor=request.user, number=number)
-    services.case_act(actor=request.user, number=number, action=action)
-    messages.success(request, _("Done."))
+    case = services.case_act(actor=request.user, number=number, action=action)
+    messages.success(request, done_message(case, _("Done.")))
     return redirect("portal:case", number=number)
 
 

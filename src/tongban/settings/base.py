@@ -35,6 +35,10 @@ TONGBAN_PII_KEYS: dict[str, object] | None = None  # tests set keys inline inste
 TONGBAN_NODE_KEY_DIR = env_path("TONGBAN_NODE_KEY_DIR", TONGBAN_DATA_DIR / "keys" / "node")
 TONGBAN_NODE_URL = env_str("TONGBAN_NODE_URL", "http://127.0.0.1:8000")
 TONGBAN_HUB_URL = env_str("TONGBAN_HUB_URL", "")
+# "direct": peers send to this node's URL (published in the trust list). "hub": only the hub
+# may reach it (e.g. a province whose network links only to the national hub); the hub keeps
+# the URL to itself and relays what peers send.
+TONGBAN_NODE_REACH = env_str("TONGBAN_NODE_REACH", "direct")
 # The hub's public keys, pinned out of band (a JWK set file); later ones come in trust lists.
 TONGBAN_HUB_KEYS_FILE = env_path(
     "TONGBAN_HUB_KEYS_FILE", TONGBAN_DATA_DIR / "keys" / "hub-keys.json"

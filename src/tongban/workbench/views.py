@@ -34,6 +34,7 @@ from tongban.portal import schema_form
 from tongban.portal.case_views import (
     FORM_PREFIX,
     case_context,
+    done_message,
     error_text,
     places,
 )
@@ -278,12 +279,15 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
         if note:
             payload["note"] = note[:500]
     try:
-        services.case_act(actor=request.user, number=number, action=action, payload=payload)
+        case = services.case_act(actor=request.user, number=number, action=action, payload=payload)
     except DomainError as error:
         case.refresh_from_db()
         context = _staff_context(request, case, failed=action, error=error, posted=payload)
         return render(request, "workbench/case.html", context, status=error.status)
-    messages.success(request, _("%(action)s: done.") % {"action": step.label if step else action})
+    messages.success(
+        request,
+        done_message(case, _("%(action)s: done.") % {"action": step.label if step else action}),
+    )
     return redirect("workbench:case", number=number)
 
 

@@ -23,6 +23,14 @@ class Command(BaseCommand):
         )
         up.add_argument("--base-port", type=int, default=8100, help="The hub's port; then +1…")
         up.add_argument(
+            "--via-hub",
+            default="",
+            help=(
+                "Node codes, comma-separated, that peers reach only through the hub's relay "
+                "(their URL is not published in the trust list)."
+            ),
+        )
+        up.add_argument(
             "--postgres",
             nargs="?",
             const="postgresql://postgres@127.0.0.1:5432",
@@ -41,6 +49,7 @@ class Command(BaseCommand):
                     [c.strip() for c in options["nodes"].split(",") if c.strip()],
                     options["base_port"],
                     options["postgres"],
+                    frozenset(c.strip() for c in options["via_hub"].split(",") if c.strip()),
                 )
                 lines = list(cluster.up(layout, admin_url=options["postgres"]))
             else:
