@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,14 @@ from tongban.cases.models import (
     LegState,
     Material,
     MaterialSource,
+    PauseKind,
 )
 from tongban.cases.personal import protect, reveal
+from tongban.catalog.forms import form_errors
 from tongban.core.audit import SYSTEM
 from tongban.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from tongban.core.logging import get_logger
+from tongban.core.text import has_forbidden_characters
 from tongban.regions.codes import province_of
 
 log = get_logger(__name__)
@@ -247,19 +251,8 @@ def hand_over(case: Case, *, to: str) -> None:
         "applicant": _applicant(case),
         "form_data": reveal(case.scenario.form_schema, case.form_data, masked=False),
         "materials": _materials(case),
-        "leg_plan": [
-            {
-                "seq": leg.seq,
-                "key": leg.key,
-                "label": leg.label,
-                "place": leg.place,
-                "division": leg.division_id,
-                "department": leg.department.key,
-                "node": leg.node,
-                "roles": leg.roles,
-            }
-            for leg in case.legs.select_related("department").order_by("seq")
-        ],
+        # A JOINT case's two places; the other node lays out the legs from its own plan.
+        "places": {leg.place: leg.division_id for leg in case.legs.order_by("seq")},
         "history": [_link(event) for event in case.events.order_by("seq")],
         **_status(case),
     }
@@ -317,126 +310,218 @@ def material_added(case: Case, material: Material, *, role: str) -> None:
 
 
 # What arrives -------------------------------------------------------------------------------
+#
+# The sender is authenticated (its signature, by the inbox), but it is only believed about what
+# is its own: the receiving node about the application it took in, the deciding node about the
+# case it decides. Everything else is recomputed here from this node's catalogue and leg plans.
+# What cannot be right is refused (Malformed, NotFound, Forbidden, CaseNotHere: 4xx, which the
+# inbox records as rejected and reports to the sender) and nothing of it is written.
 
 
-def _text(data: dict[str, Any], name: str, limit: int = 255) -> str:
-    value = data.get(name)
-    if value is None:
+class Malformed(ValidationFailed):
+    code = "malformed_case_event"
+
+
+_REF = re.compile(r"[0-9a-f]{32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_NODE = re.compile(r"[0-9]{6}")
+# What the receiving node did before the hand-over, as the deciding node records it.
+_RECEIVED_ACTIONS = frozenset({"submit", "attach", "forward"})
+_RECEIVED_ROLES = frozenset({"applicant", "window_clerk"})
+
+
+def _str(data: Any, name: str, limit: int = 255, *, required: bool = True) -> str:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None or value == "":
+        if required:
+            raise Malformed(fields={name: _("This field is required.")})
         return ""
-    if not isinstance(value, str) or len(value) > limit:
-        raise ValidationFailed(fields={name: _("Expected a short text.")})
+    if not isinstance(value, str) or len(value) > limit or has_forbidden_characters(value):
+        raise Malformed(fields={name: _("Expected a short text.")})
     return value
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
+def _obj(data: Any, name: str) -> dict[str, Any]:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Malformed(fields={name: _("Expected an object.")})
+    return value
+
+
+def _rows(data: Any, name: str, limit: int = 200) -> list[dict[str, Any]]:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None:
+        return []
+    if (
+        not isinstance(value, list)
+        or len(value) > limit
+        or not all(isinstance(row, dict) for row in value)
+    ):
+        raise Malformed(fields={name: _("Expected a list of objects.")})
+    return value
+
+
+def _int(data: Any, name: str, low: int, high: int, *, required: bool = False) -> int | None:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise Malformed(fields={name: _("Expected a whole number.")})
+    return value
+
+
+def _parse_time(data: Any, name: str) -> dt.datetime | None:
+    value = _str(data, name, 40, required=False)
     if not value:
         return None
-    parsed = dt.datetime.fromisoformat(str(value))
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Malformed(fields={name: _("Expected a time.")}) from None
     return parsed if parsed.tzinfo else timezone.make_aware(parsed)
 
 
-def _parse_day(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(str(value)) if value else None
-
-
-def _case_by_uid(data: dict[str, Any], *, lock: bool = True) -> Case:
+def _parse_day(data: Any, name: str) -> dt.date | None:
+    value = _str(data, name, 10, required=False)
+    if not value:
+        return None
     try:
-        uid = uuid.UUID(str(data.get("uid")))
+        return dt.date.fromisoformat(value)
     except ValueError:
-        raise ValidationFailed(fields={"uid": _("Expected a UUID.")}) from None
-    cases = Case.objects.select_related("item", "scenario", "implementation")
-    if lock:
-        cases = cases.select_for_update(of=("self",))
-    case = cases.filter(uid=uid).first()
+        raise Malformed(fields={name: _("Expected a date.")}) from None
+
+
+def _uid(event: dict[str, Any]) -> uuid.UUID:
+    """The case an event is about: ``data.uid``, which must be the event's subject (the
+    inbox keeps order per subject)."""
+    raw = _str(event["data"], "uid", 36)
+    try:
+        uid = uuid.UUID(raw)
+    except ValueError:
+        raise Malformed(fields={"uid": _("Expected a UUID.")}) from None
+    if str(uid) != event.get("subject"):
+        raise Malformed(fields={"uid": _("The case is not the event's subject.")})
+    return uid
+
+
+def _case_by_uid(event: dict[str, Any]) -> Case:
+    uid = _uid(event)
+    case = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("item", "scenario", "implementation")
+        .filter(uid=uid)
+        .first()
+    )
     if case is None:
         raise CaseNotHere(_("This node holds no copy of case %(uid)s.") % {"uid": uid})
     return case
 
 
 def on_handed_over(event: dict[str, Any]) -> None:
-    """Create this node's copy: the authoritative case when this node decides it, else a
-    mirror (a JOINT case's leg node)."""
+    """Create this node's copy: the authoritative case when this node decides it (sent by the
+    node that received it), else a mirror (sent by the deciding node to a node of one of the
+    case's legs)."""
     from tongban.accounts.services import person_for_case_from_node
-    from tongban.cases import services
     from tongban.catalog.models import Implementation, ServiceItem
     from tongban.catalog.selectors import version_current
-    from tongban.regions.models import Department, Division
+    from tongban.regions.models import Division
 
     data, source = event["data"], event["source"]
-    if Case.objects.filter(uid=data.get("uid")).exists():
-        return  # already here (a node handed it over twice): nothing to add
-    authority = _text(data, "authority_node", 6)
-    version = version_current()
-    item = ServiceItem.objects.filter(version=version, code=_text(data, "item", 32)).first()
+    uid = _uid(event)
+    if Case.objects.filter(uid=uid).exists():
+        return  # already here (handed over twice): nothing to add
+    authority = _str(data, "authority_node", 6)
+    mirror = authority != own_node()
+    if mirror and authority != source:
+        raise Forbidden(_("Only the deciding node hands over a copy of its case."))
+    item = ServiceItem.objects.filter(
+        version=version_current(), code=_str(data, "item", 32)
+    ).first()
     if item is None:
         raise NotFound(_("The item of this case is not in this node's catalogue."))
-    scenario = item.scenarios.filter(key=_text(data, "scenario", 64)).first()
+    scenario = item.scenarios.filter(key=_str(data, "scenario", 64)).first()
     implementation = (
-        Implementation.objects.filter(item=item, division_id=_text(data, "authority_division", 12))
+        Implementation.objects.filter(item=item, division_id=_str(data, "authority_division", 12))
         .select_related("department", "division")
         .first()
     )
     if scenario is None or implementation is None or implementation.department is None:
         raise NotFound(_("The situation or implementation of this case is unknown here."))
-    if authority == own_node() and node_of(implementation.division_id) != own_node():
-        raise Forbidden(_("This node does not decide this case."))
-    applicant = data.get("applicant") or {}
+    if node_of(implementation.division_id) != authority:
+        raise Forbidden(_("The deciding node named does not serve the deciding department."))
+    mode = _str(data, "mode", 8)
+    allowed = {"ONLINE": item.online, "PROXY": item.proxy, "JOINT": item.joint}
+    if not allowed.get(mode):
+        raise Malformed(fields={"mode": _("This item is not handled in this mode.")})
+    flow = workflow.load(workflow.name_for(item.workflow, mode))
+    if _str(data, "workflow", 64) != flow.name:
+        raise Malformed(fields={"workflow": _("Not this item's workflow for this mode.")})
+    state = _str(data, "state", 32)
+    if state not in flow.states or (not mirror and state != "submitted"):
+        raise Malformed(fields={"state": _("A case is handed over once submitted.")})
+    receiving = _str(data, "receiving_division", 12)
+    if not Division.objects.filter(code=receiving).exists():
+        raise Malformed(fields={"receiving_division": _("Unknown division code.")})
+    receiving_node = _str(data, "receiving_node", 6)
+    if not mirror and (receiving_node != source or node_of(receiving) != source):
+        raise Forbidden(_("A node hands over only the cases it received itself."))
+    places = _leg_places(item, implementation, _obj(data, "places")) if mode == "JOINT" else {}
+    if mirror and own_node() not in {node_of(division) for division, _impl in places.values()}:
+        raise Forbidden(_("This node has no part in this case."))
+    query_code = _str(data, "query_code", 12)
+    if not query_code.isalnum():
+        raise Malformed(fields={"query_code": _("Expected a short text.")})
+    applicant = _obj(data, "applicant")
     person = person_for_case_from_node(
         node=source,
-        name=str(applicant.get("name", "")),
-        id_number=str(applicant.get("id_number", "")),
-        phone=str(applicant.get("phone", "") or ""),
+        name=_str(applicant, "name", 64),
+        id_number=_str(applicant, "id_number", 18),
+        phone=_str(applicant, "phone", 20, required=False),
     )
-    receiving = _text(data, "receiving_division", 12)
-    if not Division.objects.filter(code=receiving).exists():
-        receiving = _text(data, "receiving_node", 6)
-    flow = workflow.load(_text(data, "workflow", 64))
-    mirror = authority != own_node()
+    form = _obj(data, "form_data")
+    problems = form_errors(scenario.form_schema, form)
+    if problems:
+        raise Malformed(fields={f"form_data.{k}": v for k, v in problems.items()})
+    number = _str(data, "number", 43)
     case = Case.objects.create(
-        uid=data["uid"],
-        number=services.next_number(implementation, item, timezone.localdate()),
-        query_code=_text(data, "query_code", 12),
+        uid=uid,
+        # Each node numbers its own copy (the deciding node's number travels as the other).
+        number=services().next_number(implementation, item, timezone.localdate(), receipt=mirror),
+        query_code=query_code,
         item=item,
         scenario=scenario,
         implementation=implementation,
-        mode=_text(data, "mode", 8),
+        mode=mode,
         workflow=flow.name,
-        state=_text(data, "state", 32),
+        state=state,
         applicant_person=person,
-        form_data=protect(scenario.form_schema, data.get("form_data") or {}),
+        form_data=protect(scenario.form_schema, form),
         receiving_division_id=receiving,
         authority_division=implementation.division,
         authority_department=implementation.department,
-        submitted_at=_parse_time(data.get("submitted_at")),
-        received_on=_parse_day(data.get("received_on")),
+        submitted_at=_parse_time(data, "submitted_at"),
+        received_on=_parse_day(data, "received_on"),
         authority_node=authority if mirror else "",
-        receiving_node="" if mirror else _text(data, "receiving_node", 6),
-        remote_number=_text(data, "number", 43),
+        receiving_node="" if mirror else source,
+        remote_number=number,
         peers=[] if mirror else [source],
     )
-    for row in data.get("leg_plan") or []:
-        department = Department.objects.get(key=row["department"])
-        CaseLeg.objects.create(
-            case=case,
-            seq=row["seq"],
-            key=row["key"],
-            label=row["label"],
-            place=row["place"],
-            division_id=row["division"],
-            department=department,
-            node=row["node"],
-            roles=list(row.get("roles") or []),
-        )
-    for row in data.get("materials") or []:
+    if places:
+        plan = legs.plan_for_item(item.name)
+        assert plan is not None  # _leg_places checked it
+        services()._plan_legs(case, plan, places)
+    for row in _rows(data, "materials"):
         _material_from(case, row, source)
-    for link in data.get("history") or []:
-        _append_copy(case, link, source)
+    for link in _rows(data, "history", 1000):
+        _append_copy(case, link, source, received=not mirror)
     _apply_status(case, data)
     if mirror:
         return
     # The authoritative copy: say so in its chain (the receiving node learns our number), and
     # hand the case to the other nodes of its legs.
-    services.append_event(
+    services().append_event(
         case,
         actor=SYSTEM,
         role="system",
@@ -445,101 +530,174 @@ def on_handed_over(event: dict[str, Any]) -> None:
         to_state=case.state,
         payload={"from_node": source, "number": case.number},
     )
-    for node in sorted({leg.node for leg in case.legs.all()} - {own_node(), source}):
+    leg_nodes = {node_of(leg.division_id) for leg in case.legs.all()}
+    for node in sorted(leg_nodes - {own_node(), source}):
         hand_over(case, to=node)
     transaction.on_commit(schedule_fetch)
 
 
-def _material_from(case: Case, row: dict[str, Any], source: str) -> Material:
+def services() -> Any:
+    from tongban.cases import services as case_services
+
+    return case_services
+
+
+def _leg_places(
+    item: Any, implementation: Any, given: dict[str, Any]
+) -> dict[str, tuple[str, Any]]:
+    """A JOINT case's places, recomputed from this node's catalogue and leg plan exactly as
+    at submission (the sender names only the two divisions)."""
+    from tongban.core.errors import FieldErrors
+
+    if legs.plan_for_item(item.name) is None:
+        raise NotFound(_("No joint procedure is defined for this item here."))
+    errors = FieldErrors()
+    places: dict[str, tuple[str, Any]] = {}
+    found = services()._joint_places(
+        item,
+        _str(given, "destination", 12),
+        _str(given, "origin", 12),
+        errors,
+        places,
+    )
+    if errors:
+        raise Malformed(fields={f"places.{k}": v for k, v in errors.fields.items()})
+    if found is None or found.pk != implementation.pk:
+        raise Malformed(fields={"places.destination": _("Not the deciding department's place.")})
+    return places
+
+
+def _material_from(case: Case, row: dict[str, Any], source: str) -> Material | None:
+    """A file handed in at ``source``, as a handle to fetch (the deciding node fetches; a
+    mirror of a leg's node only lists it). None when the handle is known already."""
     from tongban.catalog.models import MaterialSpec
 
-    spec = MaterialSpec.objects.filter(scenario=case.scenario, key=row.get("spec")).first()
+    spec = MaterialSpec.objects.filter(scenario=case.scenario, key=_str(row, "spec", 64)).first()
     if spec is None:
         raise NotFound(_("A material of this case is not asked for by its situation here."))
-    node = str(row.get("node") or source)
-    local = node == own_node()
-    material = Material.objects.filter(ref=str(row.get("ref", "")), case=case).first()
-    if material is not None:
-        return material
+    ref = _str(row, "ref", 32)
+    sha256 = _str(row, "sha256", 64, required=False)
+    if not _REF.fullmatch(ref) or (sha256 and not _SHA256.fullmatch(sha256)):
+        raise Malformed(fields={"ref": _("Expected a file handle.")})
+    limit = getattr(settings, "TONGBAN_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    size = _int(row, "size", 0, limit) or 0
+    source_kind = _str(row, "source", 16, required=False) or MaterialSource.UPLOAD
+    if source_kind not in MaterialSource.values:
+        raise Malformed(fields={"source": _("Expected a short text.")})
+    held_at = _str(row, "node", 6, required=False) or source
+    if not _NODE.fullmatch(held_at):
+        raise Malformed(fields={"node": _("Expected a node code.")})
+    if Material.objects.filter(case=case, ref=ref).exists():
+        return None
+    fetch = not is_mirror(case) and source_kind == MaterialSource.UPLOAD and bool(sha256)
+    if fetch and held_at != source:
+        raise Forbidden(_("A node hands over only the files handed in there."))
     return Material.objects.create(
         case=case,
         spec=spec,
-        source=row.get("source") or MaterialSource.UPLOAD,
-        original_name=str(row.get("name", ""))[:255],
-        content_type=str(row.get("content_type", ""))[:64],
-        size=int(row.get("size") or 0),
-        sha256=str(row.get("sha256", ""))[:64],
-        reference=str(row.get("reference", ""))[:255],
+        source=source_kind,
+        original_name=_str(row, "name", 255, required=False),
+        content_type=_str(row, "content_type", 64, required=False),
+        size=size,
+        sha256=sha256,
+        reference=_str(row, "reference", 255, required=False),
         original_to_post=bool(row.get("original_to_post")),
-        ref=str(row.get("ref", ""))[:32],
-        remote_node="" if local else node,
-        transfer="" if local or not row.get("sha256") else "pending",
+        ref=ref,
+        remote_node=held_at,
+        transfer="pending" if fetch else "",
         scan_status="not_scanned",
     )
 
 
-def _append_copy(case: Case, link: dict[str, Any], source: str) -> CaseEvent:
-    """A link of the other node's chain, copied into this node's chain of the case."""
-    from tongban.cases import services
-
-    actor = str(link.get("actor", ""))[:140]
-    return services.append_event(
+def _append_copy(
+    case: Case, link: dict[str, Any], source: str, *, received: bool = False
+) -> CaseEvent:
+    """A link of the other node's chain, copied into this node's chain of the case. From the
+    node that received the case (``received``): only what a window or applicant does there,
+    signed for by people of that node."""
+    actor = _str(link, "actor", 140, required=False) or "system"
+    action = _str(link, "action", 64)
+    role = _str(link, "role", 32, required=False)
+    if received:
+        if action not in _RECEIVED_ACTIONS or role not in _RECEIVED_ROLES:
+            raise Forbidden(_("The receiving node reports only what was done there."))
+        actor = f"{actor.split('@')[0]}@{source}"
+    elif "@" not in actor:
+        actor = f"{actor}@{source}"
+    payload = _obj(link, "payload")
+    return services().append_event(
         case,
         actor=None,
-        actor_label=actor if "@" in actor else f"{actor}@{source}",
-        role=str(link.get("role", ""))[:32],
-        action=str(link.get("action", ""))[:64],
-        from_state=str(link.get("from", ""))[:32],
-        to_state=str(link.get("to", ""))[:32],
-        payload=dict(link.get("payload") or {}),
-        at=_parse_time(link.get("at")),
+        actor_label=actor,
+        role=role,
+        action=action,
+        from_state=_str(link, "from", 32, required=False),
+        to_state=_str(link, "to", 32),
+        payload=payload,
+        at=_parse_time(link, "at"),
         copied=True,
     )
 
 
 def _apply_status(case: Case, data: dict[str, Any]) -> None:
-    """Bring a copy's state, clock, pauses and legs to what the authority says."""
+    """Bring a mirror's state, clock, pauses and legs to what the deciding node says."""
     if not is_mirror(case):
         return
-    case.state = _text(data, "state", 32) or case.state
-    case.accepted_on = _parse_day(data.get("accepted_on"))
-    case.originals_received_on = _parse_day(data.get("originals_received_on"))
-    case.decided_at = _parse_time(data.get("decided_at"))
-    case.approved_on = _parse_day(data.get("approved_on"))
-    case.closed_at = _parse_time(data.get("closed_at"))
-    case.promised_days = data.get("promised_days")
-    case.legal_days = data.get("legal_days")
-    case.extension_days = int(data.get("extension_days") or 0)
-    if data.get("number"):
-        case.remote_number = _text(data, "number", 43)
+    flow = workflow.load(case.workflow)
+    state = _str(data, "state", 32)
+    if state not in flow.states:
+        raise Malformed(fields={"state": _("Not a state of this case's workflow.")})
+    case.state = state
+    case.accepted_on = _parse_day(data, "accepted_on")
+    case.originals_received_on = _parse_day(data, "originals_received_on")
+    case.decided_at = _parse_time(data, "decided_at")
+    case.approved_on = _parse_day(data, "approved_on")
+    case.closed_at = _parse_time(data, "closed_at")
+    case.promised_days = _int(data, "promised_days", 0, 10000)
+    case.legal_days = _int(data, "legal_days", 0, 10000)
+    case.extension_days = _int(data, "extension_days", 0, 10000) or 0
+    number = _str(data, "number", 43, required=False)
+    if number:
+        case.remote_number = number
+    pauses = []
+    for row in _rows(data, "pauses"):
+        kind = _str(row, "kind", 16)
+        started = _parse_day(row, "started_on")
+        if kind not in PauseKind.values or started is None:
+            raise Malformed(fields={"pauses": _("Expected a list of objects.")})
+        pauses.append(
+            CasePause(
+                case=case,
+                kind=kind,
+                reason=_str(row, "reason", 255, required=False),
+                started_on=started,
+                ended_on=_parse_day(row, "ended_on"),
+            )
+        )
+    updates = []
+    done: list[dict[str, Any]] = []
+    by_seq = {leg.seq: leg for leg in case.legs.all()}
+    for row in sorted(
+        _rows(data, "legs"), key=lambda r: _int(r, "seq", 1, 100, required=True) or 0
+    ):
+        leg = by_seq.get(_int(row, "seq", 1, 100, required=True) or 0)
+        leg_state = _str(row, "state", 16)
+        if leg is None or leg_state not in LegState.values:
+            raise Malformed(fields={"legs": _("Not the legs of this case.")})
+        output = _obj(row, "output")
+        leg.state = leg_state
+        leg.output = protect(_leg_schema(case, leg.key), output) if output else {}
+        merged = legs.handed_over(done) if leg_state != LegState.WAITING else {}
+        leg.input = protect(_input_schema(case), merged)
+        leg.started_at = _parse_time(row, "started_at")
+        leg.finished_at = _parse_time(row, "finished_at")
+        updates.append(leg)
+        if leg_state == LegState.DONE:
+            done.append(output)
     case.save()
     case.pauses.all().delete()
-    CasePause.objects.bulk_create(
-        CasePause(
-            case=case,
-            kind=row["kind"],
-            reason=str(row.get("reason", ""))[:255],
-            started_on=dt.date.fromisoformat(str(row["started_on"])),
-            ended_on=_parse_day(row.get("ended_on")),
-        )
-        for row in data.get("pauses") or []
-    )
-    done: list[dict[str, Any]] = []
-    for row in sorted(data.get("legs") or [], key=lambda r: r["seq"]):
-        leg = case.legs.filter(seq=row["seq"]).first()
-        if leg is None:
-            continue
-        schema = _leg_schema(case, leg.key)
-        output = row.get("output") or {}
-        leg.state = row["state"]
-        leg.output = protect(schema, output) if output else {}
-        leg.input = legs.handed_over(done) if leg.state != LegState.WAITING else {}
-        leg.input = protect(_input_schema(case), leg.input)
-        leg.started_at = _parse_time(row.get("started_at"))
-        leg.finished_at = _parse_time(row.get("finished_at"))
-        leg.save(update_fields=["state", "output", "input", "started_at", "finished_at"])
-        if leg.state == LegState.DONE:
-            done.append(output)
+    CasePause.objects.bulk_create(pauses)
+    CaseLeg.objects.bulk_update(updates, ["state", "output", "input", "started_at", "finished_at"])
 
 
 def _input_schema(case: Case) -> dict[str, Any]:
@@ -554,29 +712,34 @@ def _input_schema(case: Case) -> dict[str, Any]:
 def on_updated(event: dict[str, Any]) -> None:
     """A link of the authoritative chain: copy it and take over the case's status."""
     data, source = event["data"], event["source"]
-    case = _case_by_uid(data)
+    case = _case_by_uid(event)
     if case.authority_node != source:
         raise CaseNotHere(_("Only the deciding node updates this copy."))
-    link = data.get("link") or {}
-    _append_copy(case, link, source)
+    _append_copy(case, _obj(data, "link"), source)
     _apply_status(case, data)
 
 
 def on_material_added(event: dict[str, Any]) -> None:
+    """A file handed in on the mirror of the node that received the case (the applicant's
+    supplement, the window's scan)."""
     data, source = event["data"], event["source"]
-    case = _case_by_uid(data)
-    if is_mirror(case) or source not in case.peers:
-        raise CaseNotHere(_("Only a node holding a copy of this case adds to it."))
-    from tongban.cases import services
-
-    row = data.get("material") or {}
-    material = _material_from(case, row, source)
-    actor = _text(data, "actor", 140) or f"system@{source}"
-    services.append_event(
+    case = _case_by_uid(event)
+    if is_mirror(case) or source != case.receiving_node:
+        raise CaseNotHere(_("Only the node that received this case adds files to it."))
+    if case.state not in services().UPLOAD_STATES:
+        raise Forbidden(_("Materials can no longer be added to this case."))
+    material = _material_from(case, _obj(data, "material"), source)
+    if material is None:
+        return  # a handle already known: nothing new
+    role = _str(data, "role", 32, required=False) or "applicant"
+    if role not in _RECEIVED_ROLES:
+        raise Malformed(fields={"role": _("Expected a short text.")})
+    actor = _str(data, "actor", 140, required=False) or "system"
+    services().append_event(
         case,
         actor=None,
-        actor_label=actor if "@" in actor else f"{actor}@{source}",
-        role=_text(data, "role", 32) or "applicant",
+        actor_label=f"{actor.split('@')[0]}@{source}",
+        role=role,
         action="attach",
         from_state=case.state,
         to_state=case.state,
@@ -587,31 +750,31 @@ def on_material_added(event: dict[str, Any]) -> None:
 
 def on_action_requested(event: dict[str, Any]) -> None:
     """Apply what was done on a mirror, if it may be; else record why not (so the mirror
-    learns it). Refusals are links of the chain, never a failed message."""
-    from tongban.cases import services
-
+    learns it). A request that may not be taken is a link of the chain; one from a node
+    with no part in the case is refused (rejected, reported to the sender)."""
     data, source = event["data"], event["source"]
-    case = _case_by_uid(data)
+    case = _case_by_uid(event)
     if is_mirror(case) or source not in case.peers:
         raise CaseNotHere(_("Only a node holding a copy of this case acts on it."))
-    action = _text(data, "action", 64)
-    actor = _text(data, "actor", 140)
-    role = _text(data, "role", 32)
-    payload = data.get("payload") if isinstance(data.get("payload"), dict) else {}
+    action = _str(data, "action", 64)
+    actor = _str(data, "actor", 140, required=False) or "system"
+    role = _str(data, "role", 32, required=False) or "applicant"
+    leg_key = _str(data, "leg", 64, required=False) or None
+    payload = _obj(data, "payload")
     try:
         with transaction.atomic():
-            services.perform_remote(
+            services().perform_remote(
                 case,
                 source=source,
                 action=action,
                 payload=dict(payload),
-                actor_label=actor if "@" in actor else f"{actor}@{source}",
+                actor_label=f"{actor.split('@')[0]}@{source}",
                 role=role,
-                leg_key=data.get("leg"),
+                leg_key=leg_key,
             )
     except DomainError as error:
         case.refresh_from_db()
-        services.append_event(
+        services().append_event(
             case,
             actor=None,
             actor_label=f"system@{own_node()}",
@@ -626,15 +789,22 @@ def on_action_requested(event: dict[str, Any]) -> None:
 # Files --------------------------------------------------------------------------------------
 
 
+# Tries before a file that cannot be fetched is given up (the sweep runs every minute).
+MAX_FETCH_ATTEMPTS = 30
+
+
 def provide_material(peer: str, ref: str) -> tuple[bytes, str]:
-    """A file of a case for a node that holds a copy of it (the authority asking a mirror, or
-    a mirror asking the authority)."""
-    material = Material.objects.select_related("case").filter(ref=ref).exclude(path="").first()
-    if material is None:
+    """A file handed in here, for the node that decides its case (or another node holding a
+    copy of it). Only files handed in at this node are offered: their handles are ours."""
+    material = (
+        Material.objects.select_related("case")
+        .filter(ref=ref, remote_node="")
+        .exclude(path="")
+        .first()
+    )
+    if material is None or peer not in {material.case.authority_node, *material.case.peers} - {""}:
+        # The same answer whether the handle exists or not.
         raise NotFound(_("No such file."))
-    case = material.case
-    if peer not in {case.authority_node, *case.peers} - {""}:
-        raise Forbidden(_("This node holds no copy of the case of this file."))
     with default_storage.open(material.path, "rb") as handle:
         return handle.read(), material.content_type or "application/octet-stream"
 
@@ -649,48 +819,66 @@ def schedule_fetch() -> None:
 
 
 def materials_fetch(*, limit: int = 50) -> int:
-    """Fetch the files handed in at other nodes that are not here yet; check size and hash,
-    store and scan them. Returns how many arrived."""
+    """Fetch the files handed in at other nodes that are not here yet (those tried least
+    first, so a node that never answers holds nobody else up); check size and hash, store and
+    scan them. Returns how many arrived."""
     from tongban.exchange import blobs
 
     fetched = 0
-    pending = Material.objects.filter(transfer="pending").order_by("id")[:limit]
-    for material in pending:
+    pending = Material.objects.filter(transfer="pending").order_by("transfer_attempts", "id")
+    for material in pending[:limit]:
         try:
-            content = blobs.fetch(peer=material.remote_node, kind=BLOB_KIND, ref=material.ref)
+            content = blobs.fetch(
+                peer=material.remote_node, kind=BLOB_KIND, ref=material.ref, limit=material.size
+            )
         except DomainError as error:
-            Material.objects.filter(pk=material.pk).update(transfer_error=str(error.message)[:255])
+            attempts = material.transfer_attempts + 1
+            Material.objects.filter(pk=material.pk, transfer="pending").update(
+                transfer_attempts=attempts,
+                transfer_error=str(error.message)[:255],
+                transfer="failed" if attempts >= MAX_FETCH_ATTEMPTS else "pending",
+            )
             log.warning("case.material_fetch_failed", material_id=material.pk, error=str(error))
             continue
-        _store_fetched(material, content)
-        fetched += material.transfer == "fetched"
+        fetched += _store_fetched(material, content)
     return fetched
 
 
-def _store_fetched(material: Material, content: bytes) -> None:
+def _store_fetched(material: Material, content: bytes) -> bool:
     kind = files.sniff_bytes(content)
     problem = ""
     if len(content) != material.size or hashlib.sha256(content).hexdigest() != material.sha256:
         problem = "the file does not match the size and SHA-256 announced"
     elif kind is None:
         problem = "not a PDF, JPEG, PNG or OFD file"
+    stored = ""
+    if not problem:
+        stored = default_storage.save(
+            f"cases/{material.case_id}/{uuid.uuid4().hex}.{kind}", ContentFile(content)
+        )
+        result = scanning.scanner().scan(Path(default_storage.path(stored)))
+        if result.status == "infected":
+            default_storage.delete(stored)
+            problem = "refused by the virus scanner"
     if problem:
-        Material.objects.filter(pk=material.pk).update(transfer="failed", transfer_error=problem)
-        material.transfer = "failed"
+        Material.objects.filter(pk=material.pk, transfer="pending").update(
+            transfer="failed", transfer_error=problem
+        )
         log.error("case.material_refused", material_id=material.pk, problem=problem)
-        return
-    stored = default_storage.save(
-        f"cases/{material.case_id}/{uuid.uuid4().hex}.{kind}", ContentFile(content)
-    )
-    result = scanning.scanner().scan(Path(default_storage.path(stored)))
+        return False
+    assert kind is not None
     with transaction.atomic():
         updated = Material.objects.filter(pk=material.pk, transfer="pending").update(
-            path=stored, transfer="fetched", transfer_error="", scan_status=result.status
+            path=stored,
+            transfer="fetched",
+            transfer_error="",
+            scan_status=result.status,
+            content_type=files.CONTENT_TYPES[kind],
         )
     if not updated:
         default_storage.delete(stored)  # another worker stored it first
-        return
-    material.transfer = "fetched"
+        return False
+    return True
 
 
 def register() -> None:
@@ -703,3 +891,27 @@ def register() -> None:
     messaging.register_handler(MATERIAL_ADDED, on_material_added)
     messaging.register_sweep("case-materials", materials_fetch)
     blobs.register_provider(BLOB_KIND, provide_material)
+
+
+def other_nodes(case: Case) -> list[str]:
+    """The nodes that hold another copy of ``case`` and should hear of what happens to it
+    here: the deciding node, from a mirror; every mirror, from the deciding node."""
+    if is_mirror(case):
+        return [case.authority_node]
+    return list(case.peers)
+
+
+def send_about(case: Case, *, to: str, type: str, data: dict[str, Any]) -> None:
+    """For other domains: a message about ``case`` to a node holding a copy, in the case's
+    stream (the same subject, so it keeps its place among the case's own events)."""
+    _send(case, to=to, type=type, data={"uid": str(case.uid), **data})
+
+
+def case_for_event(event: dict[str, Any]) -> Case:
+    """The case an incoming event of another domain is about, locked; CaseNotHere unless the
+    sender holds a copy of it (the deciding node of this mirror, or a mirror of this case)."""
+    source = event["source"]
+    case = _case_by_uid(event)
+    if source not in ({case.authority_node} if is_mirror(case) else set(case.peers)):
+        raise CaseNotHere(_("Only a node holding a copy of this case adds to it."))
+    return case

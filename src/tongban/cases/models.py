@@ -310,7 +310,10 @@ class CaseEvent(models.Model):
 class CaseSequence(models.Model):
     """The daily counter behind case numbers: one row per number prefix and day."""
 
-    prefix = models.CharField(max_length=31)
+    # The implementation code (31), or it and "R" for the receipt numbers this node gives
+    # cases decided at another node (counted down from 9999, so they never meet the deciding
+    # node's own numbers, counted up).
+    prefix = models.CharField(max_length=32)
     day = models.DateField()
     last = models.PositiveIntegerField(default=0)
 
@@ -356,6 +359,7 @@ class Material(models.Model):
     remote_node = models.CharField(_("handed in at node"), max_length=6, blank=True)
     transfer = models.CharField(_("transfer"), max_length=8, blank=True)
     transfer_error = models.CharField(_("transfer error"), max_length=255, blank=True)
+    transfer_attempts = models.PositiveSmallIntegerField(_("transfer attempts"), default=0)
     scan_status = models.CharField(_("virus scan"), max_length=16, default="not_scanned")
     original_to_post = models.BooleanField(_("original to be posted"), default=False)
     uploaded_by = models.ForeignKey(

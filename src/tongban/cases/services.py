@@ -163,7 +163,12 @@ def case_submit(
     now = timezone.now()
     with transaction.atomic():
         case = Case.objects.create(
-            number=next_number(implementation, item, timezone.localdate()),
+            number=next_number(
+                implementation,
+                item,
+                timezone.localdate(),
+                receipt=federation.node_of(implementation.division_id) != federation.own_node(),
+            ),
             query_code="".join(secrets.choice(_QUERY_ALPHABET) for _ in range(8)),
             item=item,
             scenario=scenario,
@@ -341,16 +346,23 @@ def _intake_parties(
     return person, enterprise, None, settings.TONGBAN_NODE_CODE, None
 
 
-def next_number(implementation: Implementation, item: ServiceItem, day: dt.date) -> str:
+def next_number(
+    implementation: Implementation, item: ServiceItem, day: dt.date, *, receipt: bool = False
+) -> str:
     """Implementation code (31) + yyyyMMdd + 4-digit daily sequence. While the department's
-    USCC is unknown the first 18 characters are zeros (flagged by the catalogue)."""
+    USCC is unknown the first 18 characters are zeros (flagged by the catalogue).
+
+    A ``receipt`` number is what this node gives a case decided at another node (which numbers
+    its own copy): counted down from 9999, so it does not meet that node's numbers."""
     prefix = implementation.code or ("0" * 18 + "0" + item.code)
-    row, _created = CaseSequence.objects.select_for_update().get_or_create(prefix=prefix, day=day)
+    key = prefix + ("R" if receipt else "")
+    row, _created = CaseSequence.objects.select_for_update().get_or_create(prefix=key, day=day)
     CaseSequence.objects.filter(pk=row.pk).update(last=F("last") + 1)
     row.refresh_from_db(fields=["last"])
     if row.last > 9999:
         raise Conflict(_("The daily case numbers of this implementation are exhausted."))
-    return f"{prefix}{day:%Y%m%d}{row.last:04d}"
+    sequence = 10000 - row.last if receipt else row.last
+    return f"{prefix}{day:%Y%m%d}{sequence:04d}"
 
 
 # Acting -------------------------------------------------------------------------------------
@@ -464,13 +476,20 @@ def perform_remote(
     if step.side == "applicant":
         allowed = source == case.receiving_node
     elif step.side == "leg":
-        allowed = leg is not None and leg.key == leg_key and leg.node == source
+        allowed = (
+            leg is not None and leg.key == leg_key and federation.node_of(leg.division_id) == source
+        )
     else:
         allowed = False
     if not allowed:
         raise Forbidden(
             _("Node %(node)s may not take this action on this case.") % {"node": source}
         )
+    # The role recorded is the one the action calls for, whatever the mirror named.
+    if step.side == "applicant":
+        role = "applicant"
+    elif leg is not None and role not in step.roles & frozenset(leg.roles):
+        role = "staff"
     _perform(case, flow, step, leg, role, payload, actor=None, actor_label=actor_label)
 
 
@@ -950,7 +969,7 @@ def actions_for(*, actor: Any, case: Case) -> list[str]:
 # Materials ----------------------------------------------------------------------------------
 
 # States in which the receiving side may still add papers.
-_UPLOAD_STATES = frozenset({"submitted", "awaiting_supplement", "received"})
+UPLOAD_STATES = _UPLOAD_STATES = frozenset({"submitted", "awaiting_supplement", "received"})
 
 
 def _uploader_role(actor: Any, case: Case) -> str | None:
@@ -1102,7 +1121,8 @@ def cases_deem_accepted(*, today: dt.date | None = None) -> list[str]:
     today = today or timezone.localdate()
     calendar = work_calendar()
     done = []
-    for case in Case.objects.filter(state="submitted").order_by("pk"):
+    # Mirrors follow their deciding node, which runs its own clock.
+    for case in Case.objects.filter(state="submitted", authority_node="").order_by("pk"):
         arrived = (
             case.events.filter(to_state="submitted")
             .order_by("-seq")
@@ -1160,7 +1180,10 @@ def cases_raise_alerts(*, today: dt.date | None = None) -> int:
     today = today or timezone.localdate()
     raised = 0
     open_cases = Case.objects.filter(
-        accepted_on__isnull=False, decided_at__isnull=True, closed_at__isnull=True
+        accepted_on__isnull=False,
+        decided_at__isnull=True,
+        closed_at__isnull=True,
+        authority_node="",  # a mirror's deadline is watched where the case is decided
     )
     calendar = work_calendar()
     for case in open_cases.prefetch_related("pauses").order_by("pk"):

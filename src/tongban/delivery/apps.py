@@ -9,3 +9,8 @@ class DeliveryConfig(AppConfig):
     name = "tongban.delivery"
     label = "delivery"
     verbose_name = _("Shipments")
+
+    def ready(self) -> None:
+        from tongban.delivery import federation
+
+        federation.register()

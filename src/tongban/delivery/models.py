@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -26,6 +28,8 @@ class Shipment(models.Model):
     case = models.ForeignKey(
         "cases.Case", verbose_name=_("case"), on_delete=models.PROTECT, related_name="shipments"
     )
+    # The parcel on every node holding a copy of its case.
+    uid = models.UUIDField(_("shipment id (all nodes)"), default=uuid.uuid4, unique=True)
     purpose = models.CharField(_("purpose"), max_length=16, choices=ShipmentPurpose.choices)
     carrier = models.CharField(_("carrier"), max_length=32)
     tracking_number = models.CharField(_("tracking number"), max_length=40)
@@ -71,6 +75,10 @@ class ShipmentEvent(models.Model):
     state = models.CharField(_("state"), max_length=16, choices=ShipmentState.choices)
     at = models.DateTimeField(_("time"))
     note = models.CharField(_("note"), max_length=255, blank=True)
+    # A step recorded at another node: who, there ("user@node"); blank for this node's own.
+    recorded_elsewhere = models.CharField(
+        _("recorded at another node by"), max_length=150, blank=True
+    )
     recorded_by = models.ForeignKey(
         "accounts.User",
         verbose_name=_("recorded by"),

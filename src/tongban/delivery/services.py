@@ -19,7 +19,7 @@ from tongban.cases.services import case_originals_received
 from tongban.core.audit import System, audit_record
 from tongban.core.errors import Conflict, FieldErrors, Forbidden, NotFound, ValidationFailed
 from tongban.core.text import has_forbidden_characters
-from tongban.delivery import carriers
+from tongban.delivery import carriers, federation
 from tongban.delivery.models import Shipment, ShipmentEvent, ShipmentPurpose, ShipmentState
 from tongban.regions.models import Division
 
@@ -123,12 +123,13 @@ def shipment_create(
             raise Conflict(
                 _("This tracking number is already registered."), code="duplicate_tracking"
             ) from None
-        ShipmentEvent.objects.create(
+        created = ShipmentEvent.objects.create(
             shipment=shipment,
             state=ShipmentState.CREATED,
             at=timezone.now(),
             recorded_by=_user(actor),
         )
+        federation.tell(shipment, created)
         audit_record(
             actor=actor,
             action="shipment.created",
@@ -182,13 +183,19 @@ def shipment_record(
         if state == ShipmentState.DELIVERED:
             shipment.delivered_at = at
         shipment.save(update_fields=["state", "delivered_at"])
-        ShipmentEvent.objects.create(
+        step = ShipmentEvent.objects.create(
             shipment=shipment, state=state, at=at, note=note, recorded_by=_user(actor)
         )
         audit_record(
             actor=actor, action="shipment.updated", target=shipment, changes={"state": state}
         )
-        if state == ShipmentState.DELIVERED and shipment.purpose == ShipmentPurpose.ORIGINALS:
+        federation.tell(shipment, step)
+        if (
+            state == ShipmentState.DELIVERED
+            and shipment.purpose == ShipmentPurpose.ORIGINALS
+            # On a copy of a case decided elsewhere, the deciding node records the arrival.
+            and not shipment.case.authority_node
+        ):
             case_originals_received(
                 case_id=shipment.case_id, on=timezone.localtime(at).date(), actor=actor
             )

@@ -61,8 +61,9 @@ def _refuse(reason: str) -> DomainError:
     return Untrusted(code=reason)
 
 
-def requester(*, authorization: str, path: str) -> str:
-    """The node that signed this request for ``path``; Untrusted (403) otherwise."""
+def requester(*, authorization: str, path: str, audience: str | None = None) -> str:
+    """The node that signed this request for ``path`` at ``audience`` (this node unless
+    named: the hub checks requests it relays for another); Untrusted (403) otherwise."""
     from tongban.exchange.messaging import resolve_key
 
     scheme, _sep, token = (authorization or "").partition(" ")
@@ -81,9 +82,9 @@ def requester(*, authorization: str, path: str) -> str:
     except keys.BadSignature:
         raise _refuse("bad_signature") from None
     issued = claims.get("iat")
-    now = timezone.now().timestamp()
+    now = int(timezone.now().timestamp())  # whole seconds: no float overflow on huge iat
     if (
-        claims.get("aud") != settings.TONGBAN_NODE_CODE
+        claims.get("aud") != (audience or settings.TONGBAN_NODE_CODE)
         or claims.get("htm") != "GET"
         or claims.get("htu") != path
         or not isinstance(issued, int)
@@ -109,18 +110,56 @@ class FetchFailed(DomainError):
     default_message = _("The file could not be fetched from the other node.")
 
 
-def fetch(*, peer: str, kind: str, ref: str) -> bytes:
-    """Ask ``peer`` for a file; FetchFailed when it cannot be had now (unreachable, refused)."""
-    from tongban.exchange.messaging import peer_url
-
+def fetch(*, peer: str, kind: str, ref: str, limit: int) -> bytes:
+    """Ask ``peer`` for a file of at most ``limit`` bytes; FetchFailed when it cannot be had
+    now (unreachable, refused, too long)."""
     path = path_for(kind, ref)
-    url = peer_url(peer) + path
+    url = _url(peer, kind, ref)
     try:
         status, body = transport.call(
-            "GET", url, headers={"Authorization": f"{SCHEME} {request_token(peer=peer, path=path)}"}
+            "GET",
+            url,
+            headers={"Authorization": f"{SCHEME} {request_token(peer=peer, path=path)}"},
+            limit=limit,
         )
     except transport.Unreachable as error:
         raise FetchFailed(f"unreachable: {error}") from None
+    except transport.TooLarge as error:
+        raise FetchFailed(f"too large: {error}") from None
     if status != 200:
-        raise FetchFailed(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
+        raise FetchFailed(f"HTTP {status}")
     return body
+
+
+def _url(peer: str, kind: str, ref: str) -> str:
+    """Straight to the peer when the trust list publishes its URL (and this node may reach
+    it), else through the hub's relay."""
+    from tongban.exchange import messaging
+
+    if not messaging.relay_only():
+        try:
+            return messaging.peer_url(peer) + path_for(kind, ref)
+        except DomainError:
+            pass
+    try:
+        return messaging.hub_url() + f"/federation/v1/relay/blobs/{peer}/{kind}/{ref}"
+    except DomainError as error:
+        raise FetchFailed(str(error.message)) from None
+
+
+def relay(*, authorization: str, node: str, kind: str, ref: str) -> tuple[int, bytes, str]:
+    """On the hub: pass a node's signed request for a file on to the node that holds it (the
+    request is checked here too: the hub is no open proxy), and its answer back."""
+    from tongban.core.errors import Forbidden
+    from tongban.exchange import messaging
+
+    if not services.is_hub():
+        raise Forbidden(_("Only the hub relays messages."), code="not_a_relay")
+    path = path_for(kind, ref)
+    requester(authorization=authorization, path=path, audience=node)
+    url = messaging.registered_url(node) + path
+    limit = getattr(settings, "TONGBAN_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    try:
+        return transport.answer("GET", url, headers={"Authorization": authorization}, limit=limit)
+    except (transport.Unreachable, transport.TooLarge) as error:
+        raise FetchFailed(str(error)) from None

@@ -29,7 +29,9 @@ from tongban.exchange.keys import (
 
 TYP = "tongban-event+jws"
 SPEC_VERSION = "1.0"
-MAX_DATA_BYTES = 192 * 1024
+# The whole event, as signed. Receivers (joserfc) refuse a compact JWS whose payload is over
+# 128,000 base64 characters, i.e. 96,000 bytes: what is sealed must stay under that.
+MAX_DATA_BYTES = 90_000
 MAX_DEPTH = 32  # nesting of arrays and objects in an event
 MAX_SEQUENCE = 2**31 - 1
 MAX_TYPE = 128

@@ -194,13 +194,30 @@ def _failed(message: OutboxMessage, error: str) -> None:
 def _route(recipient: str) -> str:
     """Where a message for ``recipient`` goes: straight to its inbox when the trust list
     publishes its URL, else to the hub's relay (the hub itself uses the URL the node
-    registered with it)."""
+    registered with it). A node whose network reaches only the hub sends everything there."""
+    if relay_only():
+        return _hub_relay_url()
     try:
         return peer_url(recipient) + "/federation/v1/inbox"
     except DomainError:
         if services.is_hub():
             return _registered_url(recipient) + "/federation/v1/inbox"
         return _hub_relay_url()
+
+
+def relay_only() -> bool:
+    """Whether this node reaches its peers only through the hub."""
+    return not services.is_hub() and settings.TONGBAN_NODE_REACH == "hub"
+
+
+def registered_url(code: str) -> str:
+    """On the hub: the URL node ``code`` registered (published or not)."""
+    return _registered_url(code)
+
+
+def hub_url() -> str:
+    """The hub's base URL: as the trust list publishes it, else as configured."""
+    return _hub_relay_url().removesuffix("/federation/v1/relay")
 
 
 def _registered_url(code: str) -> str:
@@ -394,7 +411,10 @@ def inbox_sweep() -> int:
         .distinct()
     )
     for source, subject in stuck:
-        inbox_retry(source=source, subject=subject)
+        try:
+            inbox_retry(source=source, subject=subject)
+        except Exception as error:  # one subject's trouble (e.g. at commit) spares the rest
+            log.error("exchange.retry_failed", source=source, subject=subject, error=repr(error))
     return len(stuck)
 
 
@@ -426,11 +446,16 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+REJECTED = "cn.tongban.exchange.rejected"
+
+
 def _apply_ready(source: str, subject: str) -> None:
-    """Apply the subject's waiting events in sequence, as far as there is no gap."""
+    """Apply the subject's waiting events in sequence, as far as there is no gap. A handler's
+    refusal (a 4xx domain error: the event can never be applied) rejects the event for good
+    and tells its sender; any other failure keeps it for a retry and holds back the rest."""
     while True:
         done = InboxMessage.objects.filter(
-            source=source, subject=subject, state=InboxState.APPLIED
+            source=source, subject=subject, state__in=[InboxState.APPLIED, InboxState.REJECTED]
         ).aggregate(m=Max("sequence"))["m"]
         following = (
             InboxMessage.objects.select_for_update()
@@ -450,13 +475,55 @@ def _apply_ready(source: str, subject: str) -> None:
                 raise LookupError(f"no handler for {following.type}")
             with transaction.atomic():
                 handler(following.event)
+        except DomainError as error:
+            if not 400 <= error.status < 500:
+                _hold(following, error)
+                return
+            _reject(following, error)
+            continue
         except Exception as error:  # a handler's failure must not lose the message
-            following.state, following.error = InboxState.FAILED, str(error)[:500]
-            following.save(update_fields=["state", "error"])
-            log.error("exchange.apply_failed", message_id=following.pk, error=str(error))
+            _hold(following, error)
             return
         following.state, following.applied_at = InboxState.APPLIED, timezone.now()
         following.save(update_fields=["state", "applied_at"])
+
+
+def _hold(message: InboxMessage, error: Exception) -> None:
+    message.state, message.error = InboxState.FAILED, str(error)[:500]
+    message.save(update_fields=["state", "error"])
+    log.error("exchange.apply_failed", message_id=message.pk, error=str(error))
+
+
+def _reject(message: InboxMessage, error: DomainError) -> None:
+    reason = f"{error.code}: {error.message}"
+    if error.fields:
+        reason += " (" + "; ".join(f"{k}: {v}" for k, v in list(error.fields.items())[:5]) + ")"
+    message.state, message.error = InboxState.REJECTED, reason[:500]
+    message.applied_at = timezone.now()
+    message.save(update_fields=["state", "error", "applied_at"])
+    log.warning("exchange.rejected", message_id=message.pk, code=error.code)
+    if message.type != REJECTED:  # a refusal of a refusal is not answered
+        message_send(
+            recipient=message.source,
+            type=REJECTED,
+            subject=message.subject,
+            data={"event_id": str(message.event_id), "type": message.type, "reason": reason[:500]},
+        )
+
+
+def _on_rejected(event: dict[str, Any]) -> None:
+    """The recipient of one of our messages refused it: mark it so (visible in the admin)."""
+    data = event.get("data") or {}
+    try:
+        event_id = uuid.UUID(str(data.get("event_id")))
+    except ValueError:
+        raise ValidationFailed(_("The event id must be a UUID."), code="malformed_event") from None
+    OutboxMessage.objects.filter(event_id=event_id, origin="", recipient=event["source"]).update(
+        state=OutboxState.REJECTED, last_error=str(data.get("reason", ""))[:500]
+    )
+
+
+register_handler(REJECTED, _on_rejected)
 
 
 # Evidence -----------------------------------------------------------------------------------

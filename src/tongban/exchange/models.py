@@ -100,6 +100,8 @@ class OutboxState(models.TextChoices):
     PENDING = "pending", _("waiting to be sent")
     SENT = "sent", _("delivered")
     DEAD = "dead", _("given up (dead letter)")
+    # Delivered, but the recipient could not apply it and said why (never retried).
+    REJECTED = "rejected", _("refused by the recipient")
 
 
 class OutboxMessage(models.Model):
@@ -143,6 +145,9 @@ class InboxState(models.TextChoices):
     APPLIED = "applied", _("applied")
     WAITING = "waiting", _("waiting for earlier events")
     FAILED = "failed", _("failed")
+    # Cannot ever be applied (it names what this node does not hold, or may not be done by
+    # its sender): kept, reported to the sender, never retried; the events after it go on.
+    REJECTED = "rejected", _("refused")
 
 
 class InboxMessage(models.Model):

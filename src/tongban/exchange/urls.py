@@ -9,4 +9,5 @@ urlpatterns = [
     path("inbox", views.inbox, name="inbox"),
     path("relay", views.relay, name="relay"),
     path("blobs/<slug:kind>/<slug:ref>", views.blob, name="blob"),
+    path("relay/blobs/<slug:node>/<slug:kind>/<slug:ref>", views.relay_blob, name="relay_blob"),
 ]

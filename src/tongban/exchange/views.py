@@ -88,3 +88,18 @@ def blob(request: HttpRequest, kind: str, ref: str) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_GET
+def relay_blob(request: HttpRequest, node: str, kind: str, ref: str) -> HttpResponse:
+    """On the hub: a file another node asks of a node it cannot reach directly."""
+    from tongban.exchange import blobs
+
+    status, content, content_type = blobs.relay(
+        authorization=request.headers.get("Authorization", ""), node=node, kind=kind, ref=ref
+    )
+    response = HttpResponse(
+        content, status=status, content_type=content_type or "application/octet-stream"
+    )
+    response["Cache-Control"] = "no-store"
+    return response

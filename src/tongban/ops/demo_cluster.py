@@ -139,13 +139,61 @@ def _all_fetched(node: Node, username: str, number: str) -> dict[str, Any]:
     )
 
 
-def _decide(sc: Node, number: str) -> None:
+def _approve(sc: Node, number: str) -> None:
     demo = sc.demo
     _expect(_act(sc, number, demo.reviewer, "accept"), "accepted", "accept")
     _expect(_act(sc, number, demo.reviewer, "begin_review"), "in_review", "begin_review")
     _expect(_act(sc, number, demo.approver, "approve"), "approved", "approve")
-    _expect(_act(sc, number, demo.reviewer, "deliver"), "delivering", "deliver")
-    _expect(_act(sc, number, demo.reviewer, "complete"), FINAL_STATE, "complete")
+
+
+def _close(sc: Node, number: str) -> None:
+    _expect(_act(sc, number, sc.demo.reviewer, "deliver"), "delivering", "deliver")
+    _expect(_act(sc, number, sc.demo.reviewer, "complete"), FINAL_STATE, "complete")
+
+
+def _decide(sc: Node, number: str) -> None:
+    _approve(sc, number)
+    _close(sc, number)
+
+
+def _shipment_state(node: Node, username: str, number: str) -> str:
+    """The state of the case's one parcel as ``node`` has it ("" while it has none)."""
+    try:
+        parcels = node.as_user(username).get(f"/api/v1/cases/{_quote(number)}/shipments")
+    except UnexpectedStatus as error:
+        if error.status == 404:
+            return ""
+        raise
+    return str(parcels[0]["state"]) if parcels else ""
+
+
+def _wait_parcel(node: Node, username: str, number: str, state: str, what: str) -> int:
+    deadline = time.monotonic() + SYNC_TIMEOUT
+    while _shipment_state(node, username, number) != state:
+        if time.monotonic() > deadline:
+            raise FlowError(f"{number} on node {node.code}: {what} did not arrive in time")
+        time.sleep(0.25)
+    parcels = node.as_user(username).get(f"/api/v1/cases/{_quote(number)}/shipments")
+    return int(parcels[0]["id"])
+
+
+def _post_result_to_window(pair: Pair, number: str, local: str) -> None:
+    """邮政寄递: Sichuan posts the result to the Chongqing window; the window records that
+    the applicant collected it; each node sees the other's steps."""
+    cq, sc = pair.cq, pair.sc
+    reviewer, clerk = sc.demo.reviewer, cq.demo.clerk
+    parcel = sc.as_user(reviewer).post(
+        f"/api/v1/cases/{_quote(number)}/shipments",
+        {"purpose": "result", "carrier": "ems", "tracking_number": f"EMS{number[-10:]}CQ"},
+        expect=201,
+    )
+    for step in ("picked_up", "in_transit"):
+        sc.as_user(reviewer).post(f"/api/v1/shipments/{parcel['id']}/steps", {"state": step})
+    here = _wait_parcel(cq, clerk, local, "in_transit", "the parcel posted in Sichuan")
+    cq.as_user(clerk).post(
+        f"/api/v1/shipments/{here}/steps", {"state": "delivered", "note": "申请人已在窗口领取"}
+    )
+    _wait_parcel(sc, reviewer, number, "delivered", "the collection recorded in Chongqing")
 
 
 def _same_public_view(pair: Pair, run: CaseRun) -> None:
@@ -277,7 +325,9 @@ def flow_proxy(pair: Pair, run: CaseRun) -> None:
         ),
         "the supplement (and its file) reaching Sichuan",
     )
-    _decide(sc, run.number)
+    _approve(sc, run.number)
+    _post_result_to_window(pair, run.number, local)
+    _close(sc, run.number)
     run.state = _wait(
         cq, clerk_name, local, lambda c: c["state"] == FINAL_STATE, "completion on the mirror"
     )["state"]

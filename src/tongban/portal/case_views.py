@@ -191,8 +191,8 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
     """The applicant's buttons: withdraw, hand in the supplement. Staff act in the workbench."""
     if action not in {"withdraw", "supplement"}:
         raise Forbidden(_("Staff act on cases in the workbench."))
-    selectors.case_get(actor=request.user, number=number)
-    case = services.case_act(actor=request.user, number=number, action=action)
+    seen = selectors.case_get(actor=request.user, number=number)
+    case = services.case_act(actor=request.user, number=seen.number, action=action)
     messages.success(request, done_message(case, _("Done.")))
     return redirect("portal:case", number=number)
 
@@ -201,7 +201,7 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
 @login_required
 def case_upload(request: HttpRequest, number: str) -> HttpResponse:
     """Upload without JavaScript (the page uses the API with a progress bar when it can)."""
-    selectors.case_get(actor=request.user, number=number)
+    number = selectors.case_get(actor=request.user, number=number).number
     upload = request.FILES.get("file")
     try:
         if upload is None:

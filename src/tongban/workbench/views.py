@@ -279,7 +279,9 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
         if note:
             payload["note"] = note[:500]
     try:
-        case = services.case_act(actor=request.user, number=number, action=action, payload=payload)
+        case = services.case_act(
+            actor=request.user, number=case.number, action=action, payload=payload
+        )
     except DomainError as error:
         case.refresh_from_db()
         context = _staff_context(request, case, failed=action, error=error, posted=payload)
@@ -288,7 +290,7 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
         request,
         done_message(case, _("%(action)s: done.") % {"action": step.label if step else action}),
     )
-    return redirect("workbench:case", number=number)
+    return redirect("workbench:case", number=case.number)
 
 
 @staff_only
@@ -312,7 +314,9 @@ def forward(request: HttpRequest, number: str) -> HttpResponse:
             },
         }
         try:
-            services.case_act(actor=request.user, number=number, action="forward", payload=posted)
+            services.case_act(
+                actor=request.user, number=case.number, action="forward", payload=posted
+            )
         except DomainError as error:
             errors = {k: str(v) for k, v in error.fields.items()}
             message = str(error.message)
@@ -421,11 +425,11 @@ def receive(request: HttpRequest) -> HttpResponse:
 @staff_only
 def shipment_create(request: HttpRequest, number: str) -> HttpResponse:
     """Register a parcel for the case (originals from the window, or the result)."""
-    selectors.case_get(actor=request.user, number=number)
+    case = selectors.case_get(actor=request.user, number=number)
     try:
         delivery.shipment_create(
             actor=request.user,
-            number=number,
+            number=case.number,
             purpose=request.POST.get("purpose", ""),
             carrier=request.POST.get("carrier", ""),
             tracking_number=request.POST.get("tracking_number", ""),
