@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from tongban.ops.demo import PERSONS, DemoPerson, demo_id_number
@@ -35,6 +36,7 @@ from tongban.ops.demo_flows import (
     _cross_province_window,
     _quote,
     _today,
+    attempt,
     demo_pdf,
     form_data,
     node_open,
@@ -478,14 +480,6 @@ def run_cluster_flows(
         for joint in JOINTS:
             runs.append((CaseRun(mode="JOINT", node=CHONGQING), _joint_flow(joint)))
         for run, flow in runs:
-            try:
-                flow(pair, run)
-            except NodeError:
-                raise
-            except FlowError as error:
-                outcome = Outcome(run, str(error))
-            else:
-                outcome = Outcome(run, None)
-            outcomes.append(outcome)
-            on_outcome(outcome)
+            outcomes.append(attempt(run, partial(flow, pair, run)))
+            on_outcome(outcomes[-1])
     return outcomes

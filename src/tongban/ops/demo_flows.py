@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from http.cookiejar import CookieJar
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -687,14 +688,17 @@ def run_flows(
     with node_open(url, timeout=timeout) as node:
         for mode, flow in FLOWS.items():
             run = CaseRun(mode=mode, node=node.code)
-            try:
-                flow(node, run)
-            except NodeError:
-                raise
-            except FlowError as error:
-                outcome = Outcome(run, str(error))
-            else:
-                outcome = Outcome(run, None)
-            outcomes.append(outcome)
-            on_outcome(outcome)
+            outcomes.append(attempt(run, partial(flow, node, run)))
+            on_outcome(outcomes[-1])
     return outcomes
+
+
+def attempt(run: CaseRun, flow: Callable[[], None]) -> Outcome:
+    """Run one demo case: its outcome, or NodeError when the node itself is the trouble."""
+    try:
+        flow()
+    except NodeError:
+        raise
+    except FlowError as error:
+        return Outcome(run, str(error))
+    return Outcome(run, None)
