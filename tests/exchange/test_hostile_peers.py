@@ -199,7 +199,7 @@ def test_messages_sealed_with_a_revoked_key_are_sealed_again_before_sending(list
     services.node_key_rotate(actor=SYSTEM)
     services.node_key_revoke(actor=SYSTEM, kid=old)
     services.trust_list_issue()
-    fresh = messaging._fresh_seal(message)
+    fresh = messaging._fresh_seal(message, services.signing_pair())
     assert keys.unverified_header(fresh.token)["kid"] != old
     event, _new = messaging.inbox_receive(token=fresh.token)
     assert str(event.event_id) == str(message.event_id)

@@ -9,3 +9,8 @@ class ExchangeConfig(AppConfig):
     name = "tongban.exchange"
     label = "exchange"
     verbose_name = _("Exchange between nodes")
+
+    def ready(self) -> None:
+        from tongban.exchange import probes
+
+        probes.register()

@@ -71,13 +71,22 @@ def generate(directory: Path) -> NodeKeyPair:
     return NodeKeyPair(kid=kid, private=key)
 
 
+# Parsed key files by (path, modification time, size): every signature needs the key, and
+# parsing the PEM costs more than the signature itself. A file changed on disk is read again.
+_loaded: dict[tuple[str, int, int], NodeKeyPair] = {}
+
+
 def load(directory: Path, kid: str) -> NodeKeyPair:
     if not _KID.fullmatch(kid):
         raise KeyFileError(f"{kid!r} is not a key id")
     path = directory / f"{kid}{_SUFFIX}"
     try:
-        if path.stat().st_mode & 0o077:
+        status = path.stat()
+        if status.st_mode & 0o077:
             raise KeyFileError(f"{path} is readable by others; chmod 600 it")
+        seen = (str(path), status.st_mtime_ns, status.st_size)
+        if seen in _loaded:
+            return _loaded[seen]
         key = OKPKey.import_key(path.read_bytes())
     except FileNotFoundError:
         raise KeyFileError(f"no private key file for kid {kid} in {directory}") from None
@@ -85,7 +94,8 @@ def load(directory: Path, kid: str) -> NodeKeyPair:
         raise KeyFileError(f"unreadable key file {path}: {error}") from None
     if not key.is_private or key.thumbprint() != kid:
         raise KeyFileError(f"{path} does not hold the private key {kid}")
-    return NodeKeyPair(kid=kid, private=key)
+    _loaded[seen] = NodeKeyPair(kid=kid, private=key)
+    return _loaded[seen]
 
 
 def kids_on_disk(directory: Path) -> list[str]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -35,10 +36,12 @@ from tongban.exchange.models import (
 log = get_logger(__name__)
 
 MAX_ATTEMPTS = 15
-MAX_BACKOFF = dt.timedelta(hours=1)
-BATCH = 5
-# A claimed message is retried after this if its worker dies; longer than one batch can take.
-LEASE = dt.timedelta(seconds=BATCH * transport.TIMEOUT * 2)
+# Messages claimed at once, and sent in one request per peer (the inbox takes a batch in one
+# transaction: one commit for all), up to BATCH_BYTES of tokens.
+BATCH = 50
+BATCH_BYTES = 4 * 1024 * 1024
+# A claimed message is retried after the lease (TONGBAN_OUTBOX_LEASE_SECONDS) if its worker
+# dies; the default is longer than one batch can take (BATCH sends of transport.TIMEOUT).
 
 Handler = Callable[[dict[str, Any]], None]
 _handlers: dict[str, Handler] = {}
@@ -98,8 +101,21 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
             next_attempt_at=now,
         )
         _evidence(direction="out", peer=recipient, event_id=message.event_id, token=token)
-        transaction.on_commit(_schedule_delivery)
+        _wake_deliverer()
     return message
+
+
+NOTIFY_CHANNEL = "tongban_outbox"
+
+
+def _wake_deliverer() -> None:
+    """After commit, someone sends the new message: the deliver process (on PostgreSQL a
+    NOTIFY, delivered by the server at commit; on SQLite it polls), else a worker task."""
+    if not settings.TONGBAN_OUTBOX_DELIVERER:
+        transaction.on_commit(_schedule_delivery)
+    elif connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def _serialise(name: str) -> None:
@@ -120,39 +136,75 @@ def _schedule_delivery() -> None:
 
 
 def _backoff(attempts: int) -> dt.timedelta:
-    return min(dt.timedelta(seconds=2 ** min(attempts, 20)), MAX_BACKOFF)
+    longest = dt.timedelta(seconds=settings.TONGBAN_OUTBOX_MAX_BACKOFF_SECONDS)
+    return min(dt.timedelta(seconds=2 ** min(attempts, 20)), longest)
 
 
 def outbox_deliver(*, limit: int = 100) -> int:
-    """Deliver the due messages, a few at a time (each batch claimed for a lease longer than
+    """Deliver the due messages, a batch at a time (each batch claimed for a lease longer than
     it can take, so two workers never send the same one at once and a crashed worker's claim
-    runs out). Returns how many were sent."""
+    runs out), one request per peer and batch. Returns how many were sent."""
     sent = 0
     while limit > 0:
         claimed = _claim(min(BATCH, limit))
         if not claimed:
             break
         limit -= len(claimed)
-        for message_id in claimed:
-            message = OutboxMessage.objects.get(pk=message_id)
+        routes: dict[str, list[OutboxMessage]] = {}
+        urls: dict[str, str] = {}  # once per recipient and batch
+        current: keys.NodeKeyPair | None = None
+        for message in OutboxMessage.objects.filter(pk__in=claimed).order_by("id"):
             try:
-                _post(_fresh_seal(message))
-            except Exception as error:  # any failure of one peer is that message's failure
+                if message.recipient not in urls:
+                    urls[message.recipient] = _route(message.recipient)
+                current = current or services.signing_pair()
+                sealed = _fresh_seal(message, current)
+                routes.setdefault(urls[message.recipient], []).append(sealed)
+            except Exception as error:  # no route, no key: that message's failure
                 _failed(message, str(getattr(error, "message", error)))
-            else:
-                OutboxMessage.objects.filter(pk=message.pk, state=OutboxState.PENDING).update(
-                    state=OutboxState.SENT, sent_at=timezone.now(), last_error=""
-                )
-                sent += 1
+        for url, group in routes.items():
+            for chunk in _chunks(group):
+                sent += _send_batch(url, chunk)
     return sent
 
 
-def _fresh_seal(message: OutboxMessage) -> OutboxMessage:
+def _chunks(group: list[OutboxMessage]) -> Iterator[list[OutboxMessage]]:
+    chunk: list[OutboxMessage] = []
+    size = 0
+    for message in group:
+        if chunk and size + len(message.token) + 1 > BATCH_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(message)
+        size += len(message.token) + 1
+    if chunk:
+        yield chunk
+
+
+def _send_batch(url: str, group: list[OutboxMessage]) -> int:
+    """POST the group (one token, or several one per line); mark what the peer took as sent
+    and each refusal as that message's failure. Returns how many were taken."""
+    try:
+        outcomes = _post(url, group)
+    except Exception as error:  # the peer did not answer: every message of the group failed
+        for message in group:
+            _failed(message, str(getattr(error, "message", error)))
+        return 0
+    taken = [m.pk for m, problem in zip(group, outcomes, strict=True) if problem is None]
+    OutboxMessage.objects.filter(pk__in=taken, state=OutboxState.PENDING).update(
+        state=OutboxState.SENT, sent_at=timezone.now(), last_error=""
+    )
+    for message, problem in zip(group, outcomes, strict=True):
+        if problem is not None:
+            _failed(message, problem)
+    return len(taken)
+
+
+def _fresh_seal(message: OutboxMessage, current: keys.NodeKeyPair) -> OutboxMessage:
     """Seal the event again when the key it was sealed with no longer signs (rotated out,
     revoked): same id and sequence, a signature peers trust; the new token is logged too."""
     if message.origin:
         return message  # relayed: signed by the node it comes from, passed on unchanged
-    current = services.signing_pair()
     if keys.unverified_header(message.token).get("kid") == current.kid:
         return message
     event = envelope.check_event(json.loads(keys.unverified_payload(message.token)))
@@ -172,7 +224,8 @@ def _claim(limit: int) -> list[int]:
         if connection.vendor == "postgresql":
             due = due.select_for_update(skip_locked=True)
         ids = list(due.order_by("id").values_list("id", flat=True)[:limit])
-        OutboxMessage.objects.filter(pk__in=ids).update(next_attempt_at=now + LEASE)
+        lease = dt.timedelta(seconds=settings.TONGBAN_OUTBOX_LEASE_SECONDS)
+        OutboxMessage.objects.filter(pk__in=ids).update(next_attempt_at=now + lease)
     return ids
 
 
@@ -261,14 +314,88 @@ def peer_url(recipient: str) -> str:
     return peer.url.rstrip("/")
 
 
-def _post(message: OutboxMessage) -> None:
-    url = _route(message.recipient)
+def _post(url: str, group: list[OutboxMessage]) -> list[str | None]:
+    """Send the tokens; per message None when the peer took it, else why not. A single
+    message goes alone (every node's inbox takes that); several go one per line, and the peer
+    answers with a result per line."""
+    body = "\n".join(message.token for message in group).encode("ascii")
     try:
-        status, body = transport.call("POST", url, message.token.encode("ascii"))
+        status, answer = transport.call("POST", url, body)
     except transport.Unreachable as error:
         raise DomainError(f"unreachable: {error}", code="unreachable") from None
-    if status not in (200, 202):
-        raise DomainError(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}", code="refused")
+    if len(group) == 1:
+        if status in (200, 202):
+            return [None]
+        return [f"HTTP {status}: {answer[:300].decode('utf-8', 'replace')}"]
+    if status != 200:
+        raise DomainError(
+            f"HTTP {status}: {answer[:300].decode('utf-8', 'replace')}", code="refused"
+        )
+    try:
+        results = json.loads(answer)["results"]
+        if not isinstance(results, list) or len(results) != len(group):
+            raise ValueError("one result per message")
+        return [
+            None
+            if isinstance(r, dict) and r.get("status") in (200, 202)
+            else f"HTTP {r.get('status') if isinstance(r, dict) else '?'}: "
+            f"{(r.get('code') if isinstance(r, dict) else '') or ''}"
+            for r in results
+        ]
+    except (ValueError, KeyError, TypeError) as error:
+        raise DomainError(f"the peer's answer is not understood: {error}", code="refused") from None
+
+
+def receive_batch(
+    tokens: list[str], receive: Callable[[str], tuple[Any, bool]]
+) -> list[dict[str, Any]]:
+    """Take several tokens in one transaction (one commit), each in its own savepoint: a
+    refusal of one is its result, the others go on."""
+    results: list[dict[str, Any]] = []
+    with transaction.atomic():
+        for token in tokens:
+            try:
+                message, new = receive(token)
+            except DomainError as error:
+                results.append({"status": error.status, "code": error.code})
+            else:
+                results.append({"id": str(message.event_id), "status": 202 if new else 200})
+    return results
+
+
+def deliver_forever(*, stop: Callable[[], bool], poll: float = 0.05, idle: float = 1.0) -> None:
+    """Send the outbox as messages come (`tongban exchange deliver`): drain what is due,
+    then wait for the next commit (PostgreSQL: LISTEN, waking at once; SQLite: a look every
+    ``poll`` seconds) or for the next retry to come due."""
+    listening = _listen()
+    while not stop():
+        try:
+            sent = outbox_deliver(limit=10_000)
+        except Exception as error:  # a database hiccup: log, wait, go on
+            log.error("exchange.deliver_failed", error=repr(error))
+            sent = 0
+            close_old_connections()
+            listening = _listen()
+        if sent:
+            continue
+        due = next_due()
+        wait = idle if due is None else max(0.0, min(idle, (due - timezone.now()).total_seconds()))
+        if listening is not None:
+            for _note in listening.notifies(timeout=wait, stop_after=1):
+                break
+        else:
+            time.sleep(min(wait, poll))
+
+
+def _listen() -> Any:
+    """A PostgreSQL connection listening for new messages (None on SQLite)."""
+    if connection.vendor != "postgresql":
+        return None
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.autocommit = True
+    raw.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return raw
 
 
 def next_due() -> dt.datetime | None:
@@ -320,7 +447,8 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
     if event["recipient"] != settings.TONGBAN_NODE_CODE:
         raise Forbidden(_("This message is for another node."), code="wrong_recipient")
     event_id = _event_id(event)
-    existing = InboxMessage.objects.filter(event_id=event_id).first()
+    known = InboxMessage.objects.filter(event_id=event_id)
+    existing = known.first() if known.exists() else None
     if existing is not None:
         if existing.state == InboxState.FAILED:
             inbox_retry(source=existing.source, subject=existing.subject)
@@ -339,7 +467,7 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
                 state=InboxState.WAITING,
             )
             _evidence(direction="in", peer=event["source"], event_id=event_id, token=token)
-            _apply_ready(event["source"], event["subject"])
+            _apply_ready(event["source"], event["subject"], arrived=message)
     except IntegrityError:
         # The same event (or another with its sequence) arrived concurrently: keep the first.
         existing = InboxMessage.objects.filter(event_id=event_id).first()
@@ -348,7 +476,6 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
                 _("Another event already holds this sequence number."), code="sequence_taken"
             ) from None
         return existing, False
-    message.refresh_from_db()
     return message, True
 
 
@@ -449,26 +576,33 @@ def _is_uuid(value: str) -> bool:
 REJECTED = "cn.tongban.exchange.rejected"
 
 
-def _apply_ready(source: str, subject: str) -> None:
-    """Apply the subject's waiting events in sequence, as far as there is no gap. A handler's
-    refusal (a 4xx domain error: the event can never be applied) rejects the event for good
-    and tells its sender; any other failure keeps it for a retry and holds back the rest."""
-    while True:
-        done = InboxMessage.objects.filter(
-            source=source, subject=subject, state__in=[InboxState.APPLIED, InboxState.REJECTED]
-        ).aggregate(m=Max("sequence"))["m"]
-        following = (
-            InboxMessage.objects.select_for_update()
-            .filter(
-                source=source,
-                subject=subject,
-                state=InboxState.WAITING,
-                sequence=(done or 0) + 1,
-            )
-            .first()
+_DONE = (InboxState.APPLIED, InboxState.REJECTED)
+
+
+def _apply_ready(source: str, subject: str, arrived: InboxMessage | None = None) -> None:
+    """Apply the subject's waiting events in sequence, as far as there is no gap: from
+    ``arrived`` (just stored) when the event before it is done, else from the first waiting
+    one after the last done. A handler's refusal (a 4xx domain error: the event can never be
+    applied) rejects the event for good and tells its sender; any other failure keeps it for
+    a retry and holds back the rest. (Inbox transactions are serialised by the evidence log's
+    lock, so no two see the same gap.)"""
+    waiting = InboxMessage.objects.select_for_update().filter(
+        source=source, subject=subject, state=InboxState.WAITING
+    )
+    following: InboxMessage | None
+    if arrived is not None:
+        ready = arrived.sequence == 1 or (
+            InboxMessage.objects.filter(
+                source=source, subject=subject, sequence=arrived.sequence - 1, state__in=_DONE
+            ).exists()
         )
-        if following is None:
-            return
+        following = arrived if ready else None
+    else:
+        done = InboxMessage.objects.filter(
+            source=source, subject=subject, state__in=_DONE
+        ).aggregate(m=Max("sequence"))["m"]
+        following = waiting.filter(sequence=(done or 0) + 1).first()
+    while following is not None:
         handler = _handlers.get(following.type)
         try:
             if handler is None:
@@ -480,12 +614,15 @@ def _apply_ready(source: str, subject: str) -> None:
                 _hold(following, error)
                 return
             _reject(following, error)
-            continue
         except Exception as error:  # a handler's failure must not lose the message
             _hold(following, error)
             return
-        following.state, following.applied_at = InboxState.APPLIED, timezone.now()
-        following.save(update_fields=["state", "applied_at"])
+        else:
+            following.state, following.applied_at = InboxState.APPLIED, timezone.now()
+            InboxMessage.objects.filter(pk=following.pk).update(
+                state=following.state, applied_at=following.applied_at
+            )
+        following = waiting.filter(sequence=following.sequence + 1).first()
 
 
 def _hold(message: InboxMessage, error: Exception) -> None:
@@ -531,8 +668,8 @@ register_handler(REJECTED, _on_rejected)
 
 def _evidence(*, direction: str, peer: str, event_id: uuid.UUID, token: str) -> EvidenceEntry:
     _serialise("evidence")
-    last = EvidenceEntry.objects.order_by("-seq").first()
-    seq, previous = (last.seq + 1, last.hash) if last else (1, chain.GENESIS)
+    last = EvidenceEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, previous = (last[0] + 1, last[1]) if last else (1, chain.GENESIS)
     entry = EvidenceEntry(
         seq=seq,
         direction=direction,

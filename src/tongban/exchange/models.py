@@ -199,3 +199,28 @@ class EvidenceEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.direction} {self.peer} {self.event_id}"
+
+
+class Probe(models.Model):
+    """A probe message (`tongban exchange probe`): written with the message it sends, and by
+    the peer when it applies it. Both sides together show whether every committed message
+    arrived once, in order, and how long it took (the crash test and `tongban bench exchange`
+    compare them)."""
+
+    direction = models.CharField(_("direction"), max_length=3)  # "out" / "in"
+    peer = models.CharField(_("peer"), max_length=6)
+    event_id = models.UUIDField(_("event id"), db_index=True)
+    subject = models.CharField(_("subject"), max_length=128)
+    n = models.PositiveIntegerField(_("number"))
+    sent_at = models.DateTimeField(_("sent"))
+    # On the receiving side: when it was applied here.
+    at = models.DateTimeField(_("recorded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("probe")
+        verbose_name_plural = _("probes")
+        ordering = ["id"]
+        indexes = [models.Index(fields=["direction", "peer", "n"])]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.peer} #{self.n}"

@@ -92,10 +92,11 @@ def self_node() -> Node:
     return node
 
 
-def _usable_pairs(node: Node, at: dt.datetime) -> list[keys.NodeKeyPair]:
+def _usable_pairs(node: Node, at: dt.datetime, *, first: bool = False) -> list[keys.NodeKeyPair]:
     """This node's valid keys whose private files are here and sound, newest first (among
-    keys valid from the same instant, the one made last). A damaged or too open file is
-    logged and skipped, so one bad old key does not stop the node from signing."""
+    keys valid from the same instant, the one made last; only that one if ``first``). A
+    damaged or too open file is logged and skipped, so one bad old key does not stop the node
+    from signing."""
     on_disk = set(keys.kids_on_disk(_key_dir()))
     pairs = []
     for key in node.keys.filter(_valid_at(at)).order_by("-not_before", "-pk"):
@@ -105,6 +106,9 @@ def _usable_pairs(node: Node, at: dt.datetime) -> list[keys.NodeKeyPair]:
             pairs.append(keys.load(_key_dir(), key.kid))
         except keys.KeyFileError as error:
             log.error("exchange.key_file_unusable", kid=key.kid, error=str(error))
+            continue
+        if first:
+            break
     return pairs
 
 
@@ -116,7 +120,7 @@ def _valid_at(at: dt.datetime) -> Q:
 
 def signing_pair(*, at: dt.datetime | None = None) -> keys.NodeKeyPair:
     """The key this node signs with now: the newest valid one whose private file is here."""
-    pairs = _usable_pairs(self_node(), at or timezone.now())
+    pairs = _usable_pairs(self_node(), at or timezone.now(), first=True)
     if not pairs:
         raise Conflict(
             _("This node has no valid signing key; run `tongban exchange keys --rotate`."),

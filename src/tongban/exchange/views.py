@@ -43,12 +43,26 @@ class TooLarge(DomainError):
     default_message = _("The message is larger than this node accepts.")
 
 
+# A batch: up to BATCH tokens, one per line (see messaging.outbox_deliver).
+MAX_BATCH = 100
+MAX_BATCH_BYTES = 4 * 1024 * 1024 + MAX_BATCH
+
+
 def _refuse_too_large(request: HttpRequest) -> None:
     declared = str(request.META.get("CONTENT_LENGTH") or "0")
-    if (declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES) or (
-        len(request.body) > MAX_MESSAGE_BYTES
+    if (declared.isdigit() and int(declared) > MAX_BATCH_BYTES) or (
+        len(request.body) > MAX_BATCH_BYTES
     ):
         raise TooLarge()
+
+
+def _tokens(request: HttpRequest) -> list[str]:
+    """One token, or several one per line; each within the size of one message."""
+    lines = request.body.decode("ascii", "replace").split("\n")
+    if len(lines) > MAX_BATCH or any(len(line) > MAX_MESSAGE_BYTES for line in lines):
+        raise TooLarge()
+    tokens = [line.strip() for line in lines if line.strip()]
+    return tokens or [""]
 
 
 @csrf_exempt
@@ -59,7 +73,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     _refuse_too_large(request)
     from tongban.exchange import messaging
 
-    message, new = messaging.inbox_receive(token=request.body.decode("ascii", "replace").strip())
+    tokens = _tokens(request)
+    if len(tokens) > 1:
+        results = messaging.receive_batch(tokens, lambda t: messaging.inbox_receive(token=t))
+        return JsonResponse({"results": results})
+    message, new = messaging.inbox_receive(token=tokens[0])
     return JsonResponse(
         {"id": str(message.event_id), "state": message.state}, status=202 if new else 200
     )
@@ -73,7 +91,11 @@ def relay(request: HttpRequest) -> HttpResponse:
     _refuse_too_large(request)
     from tongban.exchange import messaging
 
-    message, new = messaging.relay_accept(token=request.body.decode("ascii", "replace").strip())
+    tokens = _tokens(request)
+    if len(tokens) > 1:
+        results = messaging.receive_batch(tokens, lambda t: messaging.relay_accept(token=t))
+        return JsonResponse({"results": results})
+    message, new = messaging.relay_accept(token=tokens[0])
     return JsonResponse({"id": str(message.event_id)}, status=202 if new else 200)
 
 

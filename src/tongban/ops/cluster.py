@@ -198,30 +198,36 @@ def healthy(member: Member, timeout: float = 2.0) -> bool:
         return False
 
 
+# The servers this process started (when used as a library: tests, benchmarks).
+_started: list[subprocess.Popen[bytes]] = []
+
+
 def start(member: Member, layout: Layout) -> int:
     """Start `tongban serve` for the node in the background (its own process group)."""
     running = pid_of(member)
     if running is not None:
         return running
-    log = open(Path(member.data_dir) / "serve.log", "ab")  # noqa: SIM115 (handed to the child)
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "tongban",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(member.port),
-            "--workers",
-            "1",
-        ],
-        env=environment(member, layout),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # The child keeps its own descriptor of the log; this process closes its one.
+    with open(Path(member.data_dir) / "serve.log", "ab") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "tongban",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(member.port),
+                "--workers",
+                "1",
+            ],
+            env=environment(member, layout),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _started.append(process)  # kept (and reaped) while this process runs, never dropped
     _pid_file(member).write_text(str(process.pid))
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
@@ -272,8 +278,9 @@ def stop_superseded(layout: Layout) -> list[str]:
     return [member.code for member in superseded(previous, layout) if stop(member)]
 
 
-def up(layout: Layout, *, admin_url: str | None) -> Iterator[dict[str, Any]]:
-    """Initialise, enrol and start every node; yields a status line per node."""
+def up(layout: Layout, *, admin_url: str | None, demo: bool = True) -> Iterator[dict[str, Any]]:
+    """Initialise (with the demo data unless ``demo`` is False), enrol and start every node;
+    yields a status line per node."""
     root = Path(layout.root)
     root.mkdir(parents=True, exist_ok=True)
     # Before cluster.json forgets them: `down` only knows the members of the layout saved last.
@@ -283,7 +290,7 @@ def up(layout: Layout, *, admin_url: str | None) -> Iterator[dict[str, Any]]:
         create_databases(layout, admin_url)
     for member in layout.members:
         Path(member.data_dir).mkdir(parents=True, exist_ok=True)
-        tongban(member, layout, "init", "--demo")
+        tongban(member, layout, "init", *(["--demo"] if demo else []))
     hub = layout.hub
     start(hub, layout)
     hub_keys = tongban(hub, layout, "exchange", "public-keys")

@@ -45,6 +45,14 @@ TONGBAN_HUB_KEYS_FILE = env_path(
 )
 TONGBAN_TRUST_LIST_DAYS = env_int("TONGBAN_TRUST_LIST_DAYS", 7)
 TONGBAN_KEY_GRACE_DAYS = env_int("TONGBAN_KEY_GRACE_DAYS", 7)
+# Outgoing messages: the longest wait between two tries, and how long a worker's claim on a
+# batch lasts (a worker that dies holds its batch this long). Shorter only for tests.
+TONGBAN_OUTBOX_MAX_BACKOFF_SECONDS = env_int("TONGBAN_OUTBOX_MAX_BACKOFF_SECONDS", 3600)
+TONGBAN_OUTBOX_LEASE_SECONDS = env_int("TONGBAN_OUTBOX_LEASE_SECONDS", 100)
+# Set by `tongban serve` for its processes: a `tongban exchange deliver` process sends the
+# outbox as messages are committed (woken by NOTIFY on PostgreSQL, polling SQLite), instead
+# of a task per message for the worker.
+TONGBAN_OUTBOX_DELIVERER = env_str("TONGBAN_OUTBOX_DELIVERER", "") == "1"
 
 SECRET_KEY = env_str("SECRET_KEY")
 DEBUG = False

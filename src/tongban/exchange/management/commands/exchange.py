@@ -45,7 +45,32 @@ class Command(BaseCommand):
             help="Refresh the trust list (the hub: re-issue it daily) and deliver due messages.",
         )
         tick.add_argument("--every", type=float, help="Repeat every this many seconds.")
+        sub.add_parser(
+            "deliver",
+            help="Send outgoing messages as they are committed, until stopped (`serve` runs it).",
+        )
         sub.add_parser("verify", help="Verify the evidence log of messages sent and received.")
+        probe = sub.add_parser(
+            "probe",
+            help=(
+                "Send numbered probe messages to a peer (which records each as it applies it); "
+                "goes on after the last probe sent before."
+            ),
+        )
+        probe.add_argument("node_code", help="The peer.")
+        probe.add_argument("--count", type=int, default=1, help="Send probes up to this number.")
+        probe.add_argument(
+            "--subjects", type=int, default=10, help="Spread over this many subjects."
+        )
+        probe.add_argument(
+            "--rollback-every",
+            type=int,
+            default=0,
+            help="Roll every k-th probe's transaction back on purpose (it must never arrive).",
+        )
+        probe.add_argument(
+            "--rate", type=float, default=0.0, help="Probes per second (0: flat out)."
+        )
         listing = sub.add_parser("trust-list", help="Show the trust list in force.")
         listing.add_argument("--fetch", action="store_true", help="Fetch it from the hub first.")
 
@@ -105,7 +130,8 @@ class Command(BaseCommand):
             # The cached list stays in force until it expires.
             log.warning("exchange.trust_list_refresh_failed", error=repr(error))
         parts: dict[str, Callable[[], int]] = {
-            "deliver": messaging.outbox_deliver,
+            # Until nothing is due (each call sends at most its limit).
+            "deliver": lambda: messaging.outbox_deliver(limit=10_000),
             "inbox": messaging.inbox_sweep,
         }
         for name, work in (parts | messaging.sweeps()).items():
@@ -116,6 +142,33 @@ class Command(BaseCommand):
             else:
                 if done and name == "deliver":
                     self.stdout.write(f"delivered {done} message(s)")
+
+    def _deliver(self, options: dict[str, Any]) -> None:
+        import signal
+
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        messaging.deliver_forever(stop=lambda: stopping)
+
+    def _probe(self, options: dict[str, Any]) -> None:
+        from tongban.exchange import probes
+
+        committed, rolled = probes.stream(
+            probes.Stream(
+                peer=options["node_code"],
+                count=options["count"],
+                subjects=max(1, options["subjects"]),
+                rollback_every=options["rollback_every"],
+                rate=options["rate"],
+            )
+        )
+        self.stdout.write(f"probes committed: {committed}; rolled back on purpose: {rolled}")
 
     def _verify(self, options: dict[str, Any]) -> None:
         broken = messaging.evidence_verify()

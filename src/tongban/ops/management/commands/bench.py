@@ -82,11 +82,62 @@ class Command(BaseCommand):
         )
         cases.add_argument("--json", action="store_true", help="Print one JSON object.")
 
+        exchange = sub.add_parser(
+            "exchange",
+            help="Events per second between two real nodes and their delivery latency "
+            "(a throwaway local cluster: hub, sender, receiver).",
+        )
+        exchange.add_argument(
+            "--events", type=_positive, default=2000, help="Probes in the burst (%(default)s)."
+        )
+        exchange.add_argument(
+            "--steady", type=_positive, default=300, help="Probes at a steady rate (%(default)s)."
+        )
+        exchange.add_argument(
+            "--rate", type=float, default=50.0, help="The steady rate, per second (%(default)s)."
+        )
+        exchange.add_argument(
+            "--base-port", type=int, default=8700, help="The hub's port; then +1… (%(default)s)."
+        )
+        exchange.add_argument(
+            "--postgres",
+            nargs="?",
+            const="postgresql://postgres@127.0.0.1:5432",
+            help="A PostgreSQL database per node on this server (default: SQLite files).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["target"] == "search":
             self._search(options)
+        elif options["target"] == "exchange":
+            self._exchange(options)
         elif options["target"] == "cases":
             self._cases(options)
+
+    def _exchange(self, options: dict[str, Any]) -> None:
+        import tempfile
+
+        from django.conf import settings
+
+        from tongban.ops import cluster, exchange_trial
+
+        root = Path(tempfile.mkdtemp(prefix="bench-exchange-", dir=settings.TONGBAN_DATA_DIR))
+        try:
+            with exchange_trial.trial(
+                root, base_port=options["base_port"], postgres=options["postgres"]
+            ) as run:
+                figures = exchange_trial.bench(
+                    run, events=options["events"], steady=options["steady"], rate=options["rate"]
+                )
+        except (cluster.ClusterError, exchange_trial.TrialError) as error:
+            raise CommandError(str(error)) from None
+        report = dict(figures.__dict__)
+        report["goals"] = {"per_second": 500, "latency_p50_ms": 100}
+        report["met"] = figures.per_second >= 500 and figures.latency_p50_ms <= 100
+        self.stdout.write(json.dumps(report, ensure_ascii=False))
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
 
     def _search(self, options: dict[str, Any]) -> None:
         try:

@@ -56,6 +56,9 @@ class Command(BaseCommand):
         env["DJANGO_SETTINGS_MODULE"] = os.environ["DJANGO_SETTINGS_MODULE"]
         # Server processes share one directory so /metrics adds up all of them.
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        if not options["no_worker"]:
+            # Messages to peers go as they are committed, by the deliver process below.
+            env["TONGBAN_OUTBOX_DELIVERER"] = "1"
         commands = {
             "web": web_command(
                 host=options["host"],
@@ -68,7 +71,8 @@ class Command(BaseCommand):
             commands["worker"] = [sys.executable, "-m", "tongban", "worker"]
             # Deemed acceptance and deadline alerts, hourly.
             commands["tick"] = [sys.executable, "-m", "tongban", "cases", "tick", "--every", "3600"]
-            # The trust list and messages to peers: fresh within a minute.
+            commands["deliver"] = [sys.executable, "-m", "tongban", "exchange", "deliver"]
+            # The trust list, retries and the inbox sweep: within a minute.
             commands["exchange"] = [
                 sys.executable,
                 "-m",
