@@ -19,8 +19,9 @@ an ONLINE application filed on another province's portal) and the nodes of a JOI
 
 Each node numbers its own copy (numbers are per node: two nodes never draw from one counter);
 ``Case.uid`` is the case on every node, the subject of its events, and ``remote_number`` the
-number at the other end. Personal values travel in clear inside the signed events (the channel
-between nodes is TLS) and are stored encrypted with the receiving node's own keys.
+number at the other end. Personal values travel inside the event data, which the exchange
+encrypts to the recipient's key (exchange/messaging.py), and are stored encrypted with the
+receiving node's own keys.
 """
 
 from __future__ import annotations

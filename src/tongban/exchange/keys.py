@@ -8,13 +8,15 @@ fully specified name for EdDSA over Ed25519; the older polymorphic ``EdDSA`` is 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from joserfc import jws
+from joserfc import jwe, jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
@@ -69,6 +71,97 @@ def generate(directory: Path) -> NodeKeyPair:
     with os.fdopen(fd, "wb") as handle:
         handle.write(key.as_pem(private=True))
     return NodeKeyPair(kid=kid, private=key)
+
+
+# Encryption keys (X25519): what peers encrypt event data to. Kept apart from the signing keys,
+# in ``<key dir>/enc/<kid>.pem``; the newest one is published, older ones stay to decrypt.
+ENC_ALGORITHM = "ECDH-ES"
+ENC_CONTENT = "A256GCM"
+ENC_DIR = "enc"
+_ENC_MEMBERS = ("kty", "crv", "x")
+
+
+def generate_enc(directory: Path) -> OKPKey:
+    """A new encryption key pair, its private key in ``directory/enc/<kid>.pem`` (0600)."""
+    key = OKPKey.generate_key("X25519")
+    folder = directory / ENC_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    fd = os.open(
+        folder / f"{key.thumbprint()}{_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+    )
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.as_pem(private=True))
+    return key
+
+
+def enc_keys(directory: Path) -> dict[str, OKPKey]:
+    """This node's encryption keys by kid (unreadable or too open files are skipped)."""
+    found: dict[str, OKPKey] = {}
+    folder = directory / ENC_DIR
+    for path in sorted(folder.glob(f"*{_SUFFIX}")) if folder.exists() else []:
+        try:
+            if path.stat().st_mode & 0o077:
+                continue
+            key = OKPKey.import_key(path.read_bytes())
+        except (OSError, ValueError, JoseError):
+            continue
+        if key.is_private and key.thumbprint() == path.stem:
+            found[path.stem] = key
+    return found
+
+
+def enc_public_jwk(key: OKPKey) -> dict[str, Any]:
+    return dict(key.as_dict(private=False)) | {
+        "kid": key.thumbprint(),
+        "use": "enc",
+        "alg": ENC_ALGORITHM,
+    }
+
+
+def enc_public_members(jwk: Any) -> dict[str, Any] | None:
+    """The public members of an X25519 JWK with its kid, or None if it is not one."""
+    if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "X25519":
+        return None
+    try:
+        key = OKPKey.import_key({name: jwk[name] for name in _ENC_MEMBERS})
+    except (KeyError, ValueError, JoseError):
+        return None
+    if key.is_private:
+        return None
+    return enc_public_jwk(key)
+
+
+def encrypt_for(jwk: dict[str, Any], plaintext: bytes) -> str:
+    """A compact JWE of ``plaintext`` that only the holder of ``jwk``'s private key opens."""
+    key = OKPKey.import_key({name: jwk[name] for name in _ENC_MEMBERS})
+    header = {"alg": ENC_ALGORITHM, "enc": ENC_CONTENT, "kid": key.thumbprint()}
+    return jwe.encrypt_compact(header, plaintext, key)
+
+
+class CannotDecrypt(ValueError):
+    """A JWE not for any of this node's keys, or damaged."""
+
+
+def decrypt(token: str, keys_by_kid: dict[str, OKPKey]) -> bytes:
+    try:
+        first = token.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)))
+        if not isinstance(header, dict):
+            raise CannotDecrypt("not a JWE")
+        key = keys_by_kid.get(str(header.get("kid")))
+        if key is None:
+            raise CannotDecrypt("not encrypted to a key of this node")
+        if header.get("alg") != ENC_ALGORITHM or header.get("enc") != ENC_CONTENT:
+            raise CannotDecrypt("unexpected algorithms")
+        plaintext = jwe.decrypt_compact(token, key).plaintext
+        if plaintext is None:
+            raise CannotDecrypt("empty")
+        return bytes(plaintext)
+    except (JoseError, ValueError, UnicodeError, AttributeError, RecursionError) as error:
+        if isinstance(error, CannotDecrypt):
+            raise
+        raise CannotDecrypt(str(error)) from None
 
 
 # Parsed key files by (path, modification time, size): every signature needs the key, and

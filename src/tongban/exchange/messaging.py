@@ -19,6 +19,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import F, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from joserfc.errors import JoseError
 
 from tongban.core import chain
 from tongban.core.audit import audit_record
@@ -84,7 +85,7 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
             type=type,
             subject=subject,
             sequence=(last or 0) + 1,
-            data=data,
+            data=_for_recipient(recipient, data),
             time=now,
         )
         try:
@@ -103,6 +104,43 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
         _evidence(direction="out", peer=recipient, event_id=message.event_id, token=token)
         _wake_deliverer()
     return message
+
+
+def _for_recipient(recipient: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The event's data, encrypted to the recipient's key when the trust list publishes one
+    (``{"jwe": …}``): personal values in it are then readable only there, in transit and in
+    every outbox, inbox and evidence log on the way. A recipient without a key gets it in
+    clear (inside the signature, over TLS)."""
+    try:
+        peer = services.trust_list_current().node(recipient)
+    except DomainError:
+        peer = None
+    if peer is None or not peer.enc:
+        return data
+    plaintext = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return {"jwe": keys.encrypt_for(peer.enc, plaintext)}
+    except (KeyError, ValueError, JoseError) as error:
+        log.warning("exchange.cannot_encrypt", recipient=recipient, error=str(error))
+        return data
+
+
+def readable(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as its handler reads it: encrypted data decrypted with this node's key
+    (ValidationFailed, so the event is rejected, when it cannot be)."""
+    data = event.get("data")
+    if not (isinstance(data, dict) and set(data) == {"jwe"} and isinstance(data["jwe"], str)):
+        return event
+    try:
+        clear = json.loads(keys.decrypt(data["jwe"], services.enc_private_keys()))
+    except (keys.CannotDecrypt, ValueError, RecursionError) as error:
+        raise ValidationFailed(
+            _("The event's data cannot be decrypted here: %(e)s") % {"e": error},
+            code="cannot_decrypt",
+        ) from None
+    if not isinstance(clear, dict):
+        raise ValidationFailed(_("The event's data is not an object."), code="cannot_decrypt")
+    return {**event, "data": clear}
 
 
 NOTIFY_CHANNEL = "tongban_outbox"
@@ -608,7 +646,7 @@ def _apply_ready(source: str, subject: str, arrived: InboxMessage | None = None)
             if handler is None:
                 raise LookupError(f"no handler for {following.type}")
             with transaction.atomic():
-                handler(following.event)
+                handler(readable(following.event))
         except DomainError as error:
             if not 400 <= error.status < 500:
                 _hold(following, error)

@@ -11,6 +11,8 @@ class Node(models.Model):
     code = models.CharField(_("node code"), max_length=6, unique=True)
     name = models.CharField(_("name"), max_length=128)
     base_url = models.URLField(_("base URL"), max_length=255, blank=True)
+    # Its public encryption key (X25519 JWK): what peers encrypt event data to.
+    enc_jwk = models.JSONField(_("encryption key (JWK)"), default=dict, blank=True)
     # Reached only through the hub's relay: its URL is not published in the trust list.
     relay_only = models.BooleanField(_("reached through the hub only"), default=False)
     is_self = models.BooleanField(_("this node"), default=False)

@@ -74,6 +74,7 @@ def node_identity_ensure(*, name: str, base_url: str | None = None) -> tuple[Nod
             )
         node.name, node.base_url = name, url
         node.save()
+        _enc_ensure(node)
         if _usable_pairs(node, timezone.now()):
             return node, False
         pair = keys.generate(_key_dir())
@@ -83,6 +84,32 @@ def node_identity_ensure(*, name: str, base_url: str | None = None) -> tuple[Nod
         audit_record(actor=SYSTEM, action="node_key.created", target=key, changes={})
     log.info("exchange.node_key_created", kid=pair.kid)
     return node, True
+
+
+def _enc_ensure(node: Node) -> None:
+    """This node has an encryption key (X25519) and publishes its newest one."""
+    found = keys.enc_keys(_key_dir())
+    published = (node.enc_jwk or {}).get("kid")
+    if published in found:
+        return
+    key = keys.generate_enc(_key_dir()) if not found else None
+    newest = key or max(
+        found.values(),
+        key=lambda k: (_key_dir() / keys.ENC_DIR / f"{k.thumbprint()}.pem").stat().st_mtime,
+    )
+    node.enc_jwk = keys.enc_public_jwk(newest)
+    node.save(update_fields=["enc_jwk"])
+    _enc_private.clear()
+
+
+# This node's encryption keys by kid, read once (a kid's file never changes).
+_enc_private: dict[str, Any] = {}
+
+
+def enc_private_keys() -> dict[str, Any]:
+    if not _enc_private:
+        _enc_private.update(keys.enc_keys(_key_dir()))
+    return _enc_private
 
 
 def self_node() -> Node:
@@ -208,10 +235,12 @@ def registration_token(*, enrolment: str | None = None) -> str:
     """This node's registration for the hub: code, name, URL and keys, signed with a key the
     hub already trusts (a new node: with its newest key, and the enrolment code inside)."""
     node = self_node()
+    _enc_ensure(node)
     payload = {
         "code": node.code,
         "name": node.name,
         "url": node.base_url,
+        "enc": node.enc_jwk,
         "reach": "hub" if settings.TONGBAN_NODE_REACH == "hub" else "direct",
         "keys": _key_entries(node),
         "time": timezone.now().isoformat(),
@@ -364,6 +393,11 @@ def _store_registration(node: Node | None, payload: dict[str, Any], now: dt.date
     node.name = parsed.name[:128]
     node.base_url = parsed.url
     node.relay_only = payload.get("reach") == "hub"
+    if "enc" in payload:
+        enc = keys.enc_public_members(payload["enc"])
+        if enc is None and payload["enc"]:
+            raise ValidationFailed(fields={"enc": _("Expected an X25519 public key (JWK).")})
+        node.enc_jwk = enc or {}
     node.registered_at = node.registered_at or now
     node.save()
     for entry in parsed.keys:
@@ -434,7 +468,11 @@ def _trust_list_sign(now: dt.datetime) -> TrustListCopy:
                 # A node reached only through the hub is listed without its URL: peers send
                 # to the hub's relay.
                 url = "" if node.relay_only else node.base_url
-                nodes.append(trust.TrustedNode(node.code, node.name, url, tuple(entries)))
+                nodes.append(
+                    trust.TrustedNode(
+                        node.code, node.name, url, tuple(entries), node.enc_jwk or None
+                    )
+                )
         listed = trust.TrustList(
             issuer=settings.TONGBAN_HUB_CODE,
             serial=serial,

@@ -48,6 +48,8 @@ class TrustedNode:
     name: str
     url: str
     keys: tuple[TrustedKey, ...]
+    # Its public encryption key (X25519 JWK), when it has one: event data for it is encrypted.
+    enc: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ def document(trust_list: TrustList) -> dict[str, Any]:
                 "code": node.code,
                 "name": node.name,
                 "url": node.url,
+                **({"enc": node.enc} if node.enc else {}),
                 "keys": [
                     {
                         "kid": key.kid,
@@ -154,12 +157,16 @@ def parse(data: Any) -> TrustList:
                     revoked=bool(key.get("revoked", False)),
                 )
             )
+        enc = raw.get("enc")
+        if enc is not None and not isinstance(enc, dict):
+            raise TrustError("malformed", "an encryption key is a JWK")
         nodes.append(
             TrustedNode(
                 code=str(raw.get("code", "")),
                 name=str(raw.get("name", "")),
                 url=str(raw.get("url", "")),
                 keys=tuple(keys),
+                enc=dict(enc) if enc else None,
             )
         )
     return TrustList(
