@@ -354,3 +354,25 @@ def test_a_proxy_case_is_seen_by_the_windows_clerks_not_by_every_department(
         (other_department, False),
     ):
         assert visible_cases(actor=staff.user).filter(pk=case.pk).exists() is sees
+
+
+def test_missing_materials_given_as_text_are_kept_as_a_list_of_lines(
+    item, citizen, cq_reviewer
+) -> None:
+    case = _submit(citizen, item)
+    services.case_act(
+        actor=cq_reviewer.user,
+        number=case.number,
+        action="request_supplement",
+        payload={"missing": "学历证书扫描件\n\n  身份证复印件  "},
+    )
+    event = case.events.order_by("-seq").first()
+    assert event is not None
+    assert event.payload["missing"] == ["学历证书扫描件", "身份证复印件"]
+
+
+def test_public_labels_name_the_steps_between_nodes() -> None:
+    from tongban.cases.selectors import _EVENT_LABELS
+
+    assert _EVENT_LABELS["handover_received"] == "办理地已接收"
+    assert _EVENT_LABELS["request_refused"] == "办理地未执行请求"

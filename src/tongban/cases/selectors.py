@@ -237,7 +237,14 @@ def _flag(case: Case, left: int) -> str:
 
 
 # Events that are not workflow actions.
-_EVENT_LABELS = {"submit": "提交申请", "attach": "提交材料", "originals_received": "原件已送达"}
+_EVENT_LABELS = {
+    "submit": "提交申请",
+    "attach": "提交材料",
+    "originals_received": "原件已送达",
+    # Across provinces (federation.py).
+    "handover_received": "办理地已接收",
+    "request_refused": "办理地未执行请求",
+}
 
 
 def _gap(gap: CalendarGap) -> str:

@@ -831,7 +831,14 @@ def _check_no_strangers(step: workflow.Action, payload: dict[str, Any]) -> None:
     errors.raise_if_any()
 
 
+# Details that are lists of items (one per line when given as text).
+_LIST_DETAILS = ("missing",)
+
+
 def _check_requires(step: workflow.Action, payload: dict[str, Any]) -> None:
+    for name in _LIST_DETAILS:
+        if isinstance(payload.get(name), str):
+            payload[name] = [line.strip() for line in payload[name].splitlines() if line.strip()]
     errors = FieldErrors()
     for name in step.requires:
         value = payload.get(name)

@@ -301,7 +301,7 @@ def flow_proxy(pair: Pair, run: CaseRun) -> None:
             run.number,
             sc.demo.reviewer,
             "request_supplement",
-            {"missing": f"{missing}：请提供清晰的彩色扫描件（演示）"},
+            {"missing": [f"{missing}：请提供清晰的彩色扫描件（演示）"]},
         ),
         "awaiting_supplement",
         "request_supplement",
