@@ -7,6 +7,7 @@ register a handler per event type (``handlers.register``) for what arrives.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import time
@@ -390,15 +391,29 @@ def receive_batch(
     """Take several tokens in one transaction (one commit), each in its own savepoint: a
     refusal of one is its result, the others go on."""
     results: list[dict[str, Any]] = []
-    with transaction.atomic():
-        for token in tokens:
-            try:
-                message, new = receive(token)
-            except DomainError as error:
-                results.append({"status": error.status, "code": error.code})
-            else:
-                results.append({"id": str(message.event_id), "status": 202 if new else 200})
+    try:
+        listed: trust.TrustList | DomainError = services.trust_list_current()
+    except DomainError as error:
+        listed = error
+    marker = _batch_list.set(listed)  # one look-up of the list for the whole batch
+    try:
+        with transaction.atomic():
+            for token in tokens:
+                try:
+                    message, new = receive(token)
+                except DomainError as error:
+                    results.append({"status": error.status, "code": error.code})
+                else:
+                    results.append({"id": str(message.event_id), "status": 202 if new else 200})
+    finally:
+        _batch_list.reset(marker)
     return results
+
+
+# The trust list in force for the batch being received (None outside a batch).
+_batch_list: contextvars.ContextVar[trust.TrustList | DomainError | None] = contextvars.ContextVar(
+    "tongban_batch_trust_list", default=None
+)
 
 
 def deliver_forever(*, stop: Callable[[], bool], poll: float = 0.05, idle: float = 1.0) -> None:
@@ -470,7 +485,10 @@ class Untrusted(DomainError):
 def resolve_key(source: str, kid: str) -> dict[str, Any]:
     """The public key ``kid`` of node ``source`` if the trust list vouches for it now."""
     try:
-        listed = services.trust_list_current()
+        batch = _batch_list.get()
+        if isinstance(batch, DomainError):
+            raise batch
+        listed = batch if batch is not None else services.trust_list_current()
         return listed.key_of(source, kid, at=timezone.now()).jwk
     except trust.TrustError as error:
         raise Untrusted(code=error.reason) from None

@@ -82,6 +82,7 @@ def plan(
     base_port: int,
     postgres_url: str | None,
     via_hub: frozenset[str] = frozenset(),
+    database_prefix: str = "tongban_cluster_",
 ) -> Layout:
     if HUB not in codes:
         codes = [HUB, *codes]
@@ -93,7 +94,7 @@ def plan(
     for index, code in enumerate(codes):
         database = ""
         if postgres_url:
-            database = f"{postgres_url.rstrip('/')}/tongban_cluster_{code}"
+            database = f"{postgres_url.rstrip('/')}/{database_prefix}{code}"
         members.append(Member(code, base_port + index, str(root / code), database, code in via_hub))
     return Layout(str(root), tuple(members))
 
@@ -143,6 +144,16 @@ def create_databases(layout: Layout, admin_url: str) -> None:
             ).fetchone()
             if not exists:
                 connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_databases(layout: Layout, admin_url: str) -> None:
+    """Remove the members' databases (a throwaway cluster: benchmarks, trials)."""
+    import psycopg
+
+    with psycopg.connect(f"{admin_url.rstrip('/')}/postgres", autocommit=True) as connection:
+        for member in layout.members:
+            name = member.database_url.rsplit("/", 1)[1]
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _pid_file(member: Member) -> Path:

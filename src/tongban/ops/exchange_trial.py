@@ -139,10 +139,14 @@ def trial(root: Path, *, base_port: int, postgres: str | None = None) -> Iterato
     """A cluster of the hub, the sender and the receiver under ``root``, stopped at the end."""
     saved = {name: os.environ.get(name) for name in TRIAL_ENV}
     os.environ.update(TRIAL_ENV)
-    layout = cluster.plan(root, [SENDER, RECEIVER], base_port, postgres)
+    layout = cluster.plan(
+        root, [SENDER, RECEIVER], base_port, postgres, database_prefix="tongban_trial_"
+    )
     members = {member.code: member for member in layout.members}
     running = Trial(layout, members[SENDER], members[RECEIVER])
     try:
+        if postgres:
+            cluster.drop_databases(layout, postgres)  # a trial starts from nothing
         lines = list(cluster.up(layout, admin_url=postgres, demo=False))
         if not all(line["healthy"] for line in lines):
             raise TrialError(f"the cluster did not come up: {lines}")
@@ -151,6 +155,8 @@ def trial(root: Path, *, base_port: int, postgres: str | None = None) -> Iterato
         yield running
     finally:
         running.stop_all()
+        if postgres:
+            cluster.drop_databases(layout, postgres)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
