@@ -483,7 +483,7 @@ def test_only_the_refused_message_stays_pending(listed, scripted) -> None:
         lambda body: (200, b"not json"),
         lambda body: (200, b'{"results": "all fine"}'),
         lambda body: (200, b'{"ok": true}'),
-        lambda body: (202, b"{}"),  # a single message's answer to a batch
+        lambda body: (202, results(202, 202, 202)[1]),  # a batch answered with a 202
         lambda body: (503, b"busy"),
     ],
     ids=["short", "long", "not-json", "not-a-list", "no-results", "202", "503"],

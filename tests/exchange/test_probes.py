@@ -178,6 +178,7 @@ NOW = "2026-11-26T10:00:00+08:00"
     [
         {"n": 0, "sent_at": NOW},
         {"n": -1, "sent_at": NOW},
+        {"n": 2**31, "sent_at": NOW},  # would not fit the column on PostgreSQL
         {"n": "x", "sent_at": NOW},
         {"n": "3", "sent_at": NOW},
         {"n": True, "sent_at": NOW},
@@ -191,6 +192,7 @@ NOW = "2026-11-26T10:00:00+08:00"
     ids=[
         "zero",
         "negative",
+        "too-large",
         "text",
         "numeric-text",
         "true",
@@ -254,7 +256,15 @@ def test_a_malformed_probe_does_not_hold_back_the_next_on_its_subject(listed) ->
     assert in_numbers() == [2]
 
 
-# The command ----------------------------------------------------------------------------------------
+def test_probes_received_do_not_count_as_sent(listed) -> None:
+    messaging.inbox_receive(token=_probe_token({"n": 50, "sent_at": NOW}))
+    assert in_numbers() == [50]
+    assert probes.next_number(HUB) == 1
+    assert probes.stream(probes.Stream(peer=HUB, count=2)) == (2, 0)
+    assert out_numbers() == [1, 2]
+
+
+# The command --------------------------------------------------------------------------------------
 
 
 def test_the_probe_command_sends_numbered_probes(listed) -> None:

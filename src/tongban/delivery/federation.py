@@ -52,6 +52,8 @@ def on_recorded(message: dict[str, Any]) -> None:
     data, source = message["data"], message["source"]
     case = case_federation.case_for_event(message)
     parcel, step = data.get("shipment") or {}, data.get("step") or {}
+    if not isinstance(parcel, dict) or not isinstance(step, dict):
+        raise ValidationFailed(_("The shipment step is malformed."))
     state = step.get("state")
     if state not in ShipmentState.values or parcel.get("purpose") not in ShipmentPurpose.values:
         raise ValidationFailed(_("Unknown shipment state."))
@@ -69,12 +71,19 @@ def on_recorded(message: dict[str, Any]) -> None:
         ends = {str(parcel.get("from", "")), str(parcel.get("to", ""))}
         if Division.objects.filter(code__in=ends).count() != len(ends):
             raise ValidationFailed(_("The shipment step is malformed."))
+        carrier = str(parcel.get("carrier", ""))[:32]
+        tracking = str(parcel.get("tracking_number", ""))[:40]
+        if Shipment.objects.filter(carrier=carrier, tracking_number=tracking).exists():
+            # Another parcel here has this number (a typo at one end): refused, not retried.
+            raise ValidationFailed(
+                _("This tracking number is already registered."), code="duplicate_tracking"
+            )
         shipment = Shipment.objects.create(
             case=case,
             uid=uid,
             purpose=parcel["purpose"],
-            carrier=str(parcel.get("carrier", ""))[:32],
-            tracking_number=str(parcel.get("tracking_number", ""))[:40],
+            carrier=carrier,
+            tracking_number=tracking,
             from_division_id=str(parcel.get("from", "")),
             to_division_id=str(parcel.get("to", "")),
             state=ShipmentState.CREATED,

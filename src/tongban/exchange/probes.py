@@ -91,7 +91,7 @@ def stream(spec: Stream) -> tuple[int, int]:
 def _on_probe(event: dict[str, Any]) -> None:
     data = event.get("data") or {}
     n = data.get("n")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 2**31 - 1:
         raise ValidationFailed(fields={"n": _("Expected a whole number.")})
     try:
         sent_at = dt.datetime.fromisoformat(str(data.get("sent_at")))
