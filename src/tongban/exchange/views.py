@@ -75,7 +75,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
     tokens = _tokens(request)
     if len(tokens) > 1:
-        results = messaging.receive_batch(tokens, lambda t: messaging.inbox_receive(token=t))
+        results = messaging.inbox_receive_many(tokens)
         return JsonResponse({"results": results})
     message, new = messaging.inbox_receive(token=tokens[0])
     return JsonResponse(
