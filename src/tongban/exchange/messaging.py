@@ -736,44 +736,70 @@ def _apply_ready(source: str, subject: str, arrived: InboxMessage | None = None)
     one after the last done. A handler's refusal (a 4xx domain error: the event can never be
     applied) rejects the event for good and tells its sender; any other failure keeps it for
     a retry and holds back the rest. (Inbox transactions are serialised by the evidence log's
-    lock, so no two see the same gap.)"""
+    lock, so no two see the same gap.) The waiting events are read in one query, and those
+    applied marked so in one statement."""
     waiting = InboxMessage.objects.select_for_update().filter(
         source=source, subject=subject, state=InboxState.WAITING
     )
-    following: InboxMessage | None
     if arrived is not None:
-        ready = arrived.sequence == 1 or (
+        if arrived.sequence != 1 and not (
             InboxMessage.objects.filter(
                 source=source, subject=subject, sequence=arrived.sequence - 1, state__in=_DONE
             ).exists()
-        )
-        following = arrived if ready else None
+        ):
+            return
+        expected = arrived.sequence
     else:
         done = InboxMessage.objects.filter(
             source=source, subject=subject, state__in=_DONE
         ).aggregate(m=Max("sequence"))["m"]
-        following = waiting.filter(sequence=(done or 0) + 1).first()
-    while following is not None:
-        handler = _handlers.get(following.type)
+        expected = (done or 0) + 1
+    while True:
+        queue = list(waiting.filter(sequence__gte=expected).order_by("sequence")[:_APPLY_CHUNK])
+        applied: list[InboxMessage] = []
         try:
-            if handler is None:
-                raise LookupError(f"no handler for {following.type}")
-            with transaction.atomic():
-                handler(readable(following.event))
-        except DomainError as error:
-            if not 400 <= error.status < 500:
-                _hold(following, error)
-                return
-            _reject(following, error)
-        except Exception as error:  # a handler's failure must not lose the message
-            _hold(following, error)
+            for following in queue:
+                if following.sequence != expected:
+                    return  # a gap: the rest waits for the events before it
+                if arrived is not None and following.pk == arrived.pk:
+                    following = arrived  # the caller's object shows the outcome
+                if not _apply_one(following):
+                    return  # held for a retry, and everything after it
+                if following.state == InboxState.APPLIED:
+                    applied.append(following)
+                expected += 1
+        finally:
+            if applied:
+                InboxMessage.objects.filter(pk__in=[m.pk for m in applied]).update(
+                    state=InboxState.APPLIED, applied_at=applied[-1].applied_at
+                )
+        if len(queue) < _APPLY_CHUNK:
             return
-        else:
-            following.state, following.applied_at = InboxState.APPLIED, timezone.now()
-            InboxMessage.objects.filter(pk=following.pk).update(
-                state=following.state, applied_at=following.applied_at
-            )
-        following = waiting.filter(sequence=following.sequence + 1).first()
+
+
+_APPLY_CHUNK = 500
+
+
+def _apply_one(message: InboxMessage) -> bool:
+    """Run the event's handler; False when it failed and must be retried. The message's
+    state is set in memory (APPLIED) or saved (REJECTED, FAILED)."""
+    handler = _handlers.get(message.type)
+    try:
+        if handler is None:
+            raise LookupError(f"no handler for {message.type}")
+        with transaction.atomic():
+            handler(readable(message.event))
+    except DomainError as error:
+        if not 400 <= error.status < 500:
+            _hold(message, error)
+            return False
+        _reject(message, error)
+        return True
+    except Exception as error:  # a handler's failure must not lose the message
+        _hold(message, error)
+        return False
+    message.state, message.applied_at = InboxState.APPLIED, timezone.now()
+    return True
 
 
 def _hold(message: InboxMessage, error: Exception) -> None:
