@@ -512,16 +512,8 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
         return existing, False
     try:
         with transaction.atomic():
-            message = InboxMessage.objects.create(
-                event_id=event_id,
-                source=event["source"],
-                type=event["type"],
-                subject=event["subject"],
-                sequence=event["sequence"],
-                event=event,
-                token=token,
-                state=InboxState.WAITING,
-            )
+            message = _inbox_row(event, event_id, token)
+            message.save(force_insert=True)
             _evidence(direction="in", peer=event["source"], event_id=event_id, token=token)
             _apply_ready(event["source"], event["subject"], arrived=message)
     except IntegrityError:
@@ -533,6 +525,19 @@ def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
             ) from None
         return existing, False
     return message, True
+
+
+def _inbox_row(event: dict[str, Any], event_id: uuid.UUID, token: str) -> InboxMessage:
+    return InboxMessage(
+        event_id=event_id,
+        source=event["source"],
+        type=event["type"],
+        subject=event["subject"],
+        sequence=event["sequence"],
+        event=event,
+        token=token,
+        state=InboxState.WAITING,
+    )
 
 
 def inbox_receive_many(tokens: list[str]) -> list[dict[str, Any]]:
@@ -573,21 +578,7 @@ def inbox_receive_many(tokens: list[str]) -> list[dict[str, Any]]:
                         retry.add((event["source"], event["subject"]))
                     continue
                 known[event_id] = InboxState.WAITING
-                fresh.append(
-                    (
-                        index,
-                        InboxMessage(
-                            event_id=event_id,
-                            source=event["source"],
-                            type=event["type"],
-                            subject=event["subject"],
-                            sequence=event["sequence"],
-                            event=event,
-                            token=tokens[index],
-                            state=InboxState.WAITING,
-                        ),
-                    )
-                )
+                fresh.append((index, _inbox_row(event, event_id, tokens[index])))
             try:
                 with transaction.atomic():
                     InboxMessage.objects.bulk_create([message for _i, message in fresh])
