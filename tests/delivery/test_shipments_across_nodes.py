@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,18 @@ from django.utils import timezone
 from tests.cases.conftest import FORWARD, scan_identity
 from tests.cases.conftest import form_for as cases_form_for
 from tests.factories import PersonFactory, StaffFactory
+from tests.federation_support import (  # chongqing: this node, for every test here
+    CHONGQING,
+    GUIZHOU,
+    SICHUAN,
+    URLS,
+    RemoteHub,
+    chongqing,  # noqa: F401
+    incoming,
+    node,
+    remote_hub,
+    sent,
+)
 from tongban.cases import federation as cases_federation
 from tongban.cases import services as cases
 from tongban.cases.models import Case, CaseEvent
@@ -41,114 +50,26 @@ from tongban.catalog.selectors import version_current
 from tongban.core.errors import Conflict, ValidationFailed
 from tongban.delivery import federation, services
 from tongban.delivery.models import Shipment, ShipmentEvent
-from tongban.exchange import envelope, keys, messaging, trust
-from tongban.exchange import services as exchange
+from tongban.exchange import envelope, messaging
 from tongban.exchange.models import InboxMessage, InboxState, OutboxMessage
 
 pytestmark = pytest.mark.django_db
 
-HUB = "100000"
-CHONGQING = "500000"
-SICHUAN = "510000"
-GUIZHOU = "520000"
 CHENGDU = "510100"  # 成都市人社局 decides
 YUZHONG = "500103"  # the window that received the case
 ITEM = "失业保险金申领"  # PROXY; implemented in Chongqing and in Chengdu
-URLS = {
-    CHONGQING: "https://cq.example.cn",
-    SICHUAN: "https://sc.example.cn",
-    GUIZHOU: "https://gz.example.cn",
-}
 RESULT_TRACKING = "SF1234567890"
 ORIGINALS_TRACKING = "EA123456789CN"
 
 
-# The nodes (as in tests/cases/test_federation.py) ----------------------------------------------
-
-
-class RemoteHub:
-    """The national hub in another process: its key pinned here, and the trust lists it signs.
-    Keeps the key of every other node it lists, so a test can sign as that node."""
-
-    def __init__(self, directory: Path, pin_file: Path) -> None:
-        self.directory = directory
-        self.pair = keys.generate(directory / "hub")
-        pin_file.parent.mkdir(parents=True, exist_ok=True)
-        pin_file.write_text(json.dumps({"keys": [self.pair.public_jwk()]}))
-        self.serial = 0
-        self.since = timezone.now() - dt.timedelta(days=1)
-        self.pairs: dict[str, keys.NodeKeyPair] = {}
-
-    def _node(self, code: str, url: str) -> trust.TrustedNode:
-        if code == CHONGQING:  # this node: the key it registered
-            own = exchange.self_node().keys.all()
-            listed = tuple(trust.TrustedKey(k.kid, k.jwk, k.not_before, None) for k in own)
-        else:
-            if code not in self.pairs:
-                self.pairs[code] = keys.generate(self.directory / code)
-            pair = self.pairs[code]
-            listed = (trust.TrustedKey(pair.kid, pair.public_jwk(), self.since, None),)
-        return trust.TrustedNode(code, f"node {code}", url, listed)
-
-    def publish(self, nodes: dict[str, str]) -> None:
-        self.serial += 1
-        now = timezone.now()
-        listed = trust.TrustList(
-            HUB,
-            self.serial,
-            now,
-            now + dt.timedelta(days=7),
-            (
-                self._node(HUB, "https://hub.example.cn"),
-                *(self._node(code, url) for code, url in sorted(nodes.items())),
-            ),
-        )
-        exchange.trust_list_accept(token=trust.sign_list(listed, self.pair))
-
-
-@pytest.fixture(autouse=True)
-def chongqing(db: None, settings: Any, tmp_path: Path) -> Iterator[None]:
-    """This node: Chongqing, federated, with its own key files and media directory."""
-    settings.TONGBAN_HUB_URL = "http://127.0.0.1:9"
-    settings.TONGBAN_NODE_CODE = CHONGQING
-    settings.TONGBAN_NODE_KEY_DIR = tmp_path / "node-keys"
-    settings.TONGBAN_HUB_KEYS_FILE = tmp_path / "hub-keys.json"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    exchange._verified.clear()
-    exchange.node_identity_ensure(name="重庆市", base_url=URLS[CHONGQING])
-    yield
-    exchange._verified.clear()
+# The nodes (tests/federation_support.py) -------------------------------------------------------
 
 
 @pytest.fixture
 def hub(settings: Any, tmp_path: Path) -> RemoteHub:
-    hub = RemoteHub(tmp_path / "keys-elsewhere", Path(settings.TONGBAN_HUB_KEYS_FILE))
+    hub = remote_hub(settings, tmp_path)
     hub.publish(dict(URLS))
     return hub
-
-
-@contextmanager
-def node(settings: Any, code: str) -> Iterator[None]:
-    before = settings.TONGBAN_NODE_CODE
-    settings.TONGBAN_NODE_CODE = code
-    try:
-        yield
-    finally:
-        settings.TONGBAN_NODE_CODE = before
-
-
-def incoming(source: str, type: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An event as the inbox hands it to its handler (its subject is data["uid"])."""
-    return {"source": source, "type": type, "subject": str(data.get("uid")), "data": data}
-
-
-def sent(type: str, *, subject: Any = None, to: str | None = None) -> list[dict[str, Any]]:
-    rows = OutboxMessage.objects.filter(type=type).order_by("id")
-    if subject is not None:
-        rows = rows.filter(subject=str(subject))
-    if to is not None:
-        rows = rows.filter(recipient=to)
-    return [json.loads(keys.unverified_payload(row.token)) for row in rows]
 
 
 def act(who: Any, case: Case, action: str, payload: dict[str, Any] | None = None) -> Case:

@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -391,23 +392,29 @@ def receive_batch(
     """Take several tokens in one transaction (one commit), each in its own savepoint: a
     refusal of one is its result, the others go on."""
     results: list[dict[str, Any]] = []
+    with _one_trust_list(), transaction.atomic():
+        for token in tokens:
+            try:
+                message, new = receive(token)
+            except DomainError as error:
+                results.append({"status": error.status, "code": error.code})
+            else:
+                results.append({"id": str(message.event_id), "status": 202 if new else 200})
+    return results
+
+
+@contextmanager
+def _one_trust_list() -> Iterator[None]:
+    """One look-up of the trust list in force for a whole batch (``resolve_key`` uses it)."""
     try:
         listed: trust.TrustList | DomainError = services.trust_list_current()
     except DomainError as error:
         listed = error
-    marker = _batch_list.set(listed)  # one look-up of the list for the whole batch
+    marker = _batch_list.set(listed)
     try:
-        with transaction.atomic():
-            for token in tokens:
-                try:
-                    message, new = receive(token)
-                except DomainError as error:
-                    results.append({"status": error.status, "code": error.code})
-                else:
-                    results.append({"id": str(message.event_id), "status": 202 if new else 200})
+        yield
     finally:
         _batch_list.reset(marker)
-    return results
 
 
 # The trust list in force for the batch being received (None outside a batch).
@@ -548,12 +555,7 @@ def inbox_receive_many(tokens: list[str]) -> list[dict[str, Any]]:
     the batch is taken one by one instead (each answer then as ``inbox_receive`` gives it)."""
     results: list[dict[str, Any] | None] = [None] * len(tokens)
     opened: list[tuple[int, dict[str, Any], uuid.UUID]] = []
-    try:
-        listed: trust.TrustList | DomainError = services.trust_list_current()
-    except DomainError as error:
-        listed = error
-    marker = _batch_list.set(listed)
-    try:
+    with _one_trust_list():
         for index, token in enumerate(tokens):
             try:
                 event = _open(token)
@@ -616,8 +618,6 @@ def inbox_receive_many(tokens: list[str]) -> list[dict[str, Any]]:
                 _apply_ready(source, subject, arrived=message)
         for source, subject in retry:
             inbox_retry(source=source, subject=subject)
-    finally:
-        _batch_list.reset(marker)
     return [result or {"status": 500, "code": "not_processed"} for result in results]
 
 
