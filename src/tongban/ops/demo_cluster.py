@@ -295,13 +295,14 @@ def flow_proxy(pair: Pair, run: CaseRun) -> None:
     _all_fetched(sc, sc.demo.reviewer, run.number)
     # The department asks for a supplement; it reaches the window and the applicant.
     missing = item.materials[0]["key"] if item.materials else "identity"
+    missing_name = item.materials[0]["name"] if item.materials else "申请人有效身份证件"
     _expect(
         _act(
             sc,
             run.number,
             sc.demo.reviewer,
             "request_supplement",
-            {"missing": [f"{missing}：请提供清晰的彩色扫描件（演示）"]},
+            {"missing": [f"{missing_name}：请提供清晰的彩色扫描件（演示）"]},
         ),
         "awaiting_supplement",
         "request_supplement",
