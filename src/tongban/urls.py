@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tongban.api.main import api
 from tongban.core import views
+from tongban.portal import sso_urls
 
 admin.site.site_header = _("tongban cross-province services — administration")
 admin.site.site_title = _("tongban administration")
@@ -19,6 +20,8 @@ urlpatterns = [
     path("federation/v1/", include("tongban.exchange.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("oidc/", include(sso_urls.provider_patterns)),
+    path("sso/", include(sso_urls.client_patterns)),
     path("workbench/", include("tongban.workbench.urls")),
     path("", include("tongban.portal.urls")),
 ]

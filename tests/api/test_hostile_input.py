@@ -4,6 +4,7 @@ cross-site posts to the anonymous endpoints; CSRF on session-authenticated write
 import json
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from tests.conftest import login
@@ -69,7 +70,7 @@ def test_anonymous_endpoints_take_json_only(path: str) -> None:
     )
     assert response.status_code == 415
     assert response.json()["code"] == "unsupported_media_type"
-    assert "sessionid" not in response.cookies
+    assert settings.SESSION_COOKIE_NAME not in response.cookies
     assert Person.objects.count() == 1
 
 

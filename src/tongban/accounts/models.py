@@ -47,6 +47,10 @@ class Person(models.Model):
     real_name_level = models.PositiveSmallIntegerField(
         _("real-name level"), choices=RealNameLevel.choices, default=RealNameLevel.REGISTERED
     )
+    # The person's subject identifier at the national identity service (the hub's ``sub``):
+    # on the hub, this person's own; on a province's node, the hub account that signed in as
+    # them. Null for persons no one has signed in as through the hub.
+    subject = models.UUIDField(_("identity subject"), null=True, blank=True, unique=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -236,3 +240,61 @@ class LifeEvent(models.Model):
 
     def __str__(self) -> str:
         return self.get_kind_display()
+
+
+# Single sign-on (accounts/sso/) -----------------------------------------------------------
+
+
+class SsoLogin(models.Model):
+    """On the hub: one relying party (a province's node) signed a hub session in. The
+    authorization code it got is kept as a hash, so the ID token issued for that code names
+    the session (``sid``), and the hub knows whom to tell when the session ends."""
+
+    sid = models.CharField(_("hub session"), max_length=64, db_index=True)
+    user = models.ForeignKey(
+        User, verbose_name=_("login"), on_delete=models.CASCADE, related_name="+"
+    )
+    client_id = models.CharField(_("relying party"), max_length=100)
+    code_hash = models.CharField(_("authorization code (hash)"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    logged_out_at = models.DateTimeField(_("logged out"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("single sign-on login")
+        verbose_name_plural = _("single sign-on logins")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.sid[:8]}"
+
+
+class SsoSession(models.Model):
+    """On a province's node: a local session that the hub's sign-in opened. The hub's
+    back-channel logout names the hub session (``sid``); its local sessions end with it."""
+
+    sid = models.CharField(_("hub session"), max_length=64, db_index=True)
+    subject = models.UUIDField(_("identity subject"), db_index=True)
+    session_key = models.CharField(_("local session"), max_length=40, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("single sign-on session")
+        verbose_name_plural = _("single sign-on sessions")
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.sid[:8]}"
+
+
+class TokenSeen(models.Model):
+    """A one-time token's id (a client assertion on the hub, a logout token on a node), kept
+    until it expires so the same token is refused a second time."""
+
+    jti = models.CharField(_("token id"), max_length=200, unique=True)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+
+    class Meta:
+        verbose_name = _("used token")
+        verbose_name_plural = _("used tokens")
+
+    def __str__(self) -> str:
+        return self.jti

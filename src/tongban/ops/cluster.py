@@ -112,7 +112,12 @@ def environment(member: Member, layout: Layout) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "tongban.settings.dev",
         }
     )
-    for name in ("TONGBAN_NODE_KEY_DIR", "TONGBAN_HUB_KEYS_FILE", "TONGBAN_PII_KEY_FILE"):
+    for name in (
+        "TONGBAN_NODE_KEY_DIR",
+        "TONGBAN_HUB_KEYS_FILE",
+        "TONGBAN_PII_KEY_FILE",
+        "TONGBAN_SSO_KEY_FILE",
+    ):
         env.pop(name, None)  # each node's own, under its data directory
     return env
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tongban.accounts import selectors as accounts
 from tongban.accounts import services as account_services
 from tongban.accounts.models import LifeEventKind
+from tongban.accounts.sso import client as sso_client
 from tongban.catalog import push
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import Theme
@@ -84,12 +89,36 @@ def life_events(request: HttpRequest) -> HttpResponse:
 
 
 class PortalLoginView(LoginView):
+    """Local login; on a node that signs people in through the hub, straight to the hub
+    (``?local=1`` keeps the local form, for accounts made here)."""
+
     template_name = "portal/login.html"
     redirect_authenticated_user = True
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if (
+            sso_client.enabled()
+            and not request.GET.get("local")
+            and not request.user.is_authenticated
+        ):
+            query = urlencode(
+                {"next": sso_client.safe_next(request.GET.get("next"), host=request.get_host())}
+            )
+            return redirect(f"{reverse('sso:login')}?{query}")
+        return super().get(request, *args, **kwargs)
+
 
 class PortalLogoutView(LogoutView):
+    """Logs out here; a session that came from the hub ends there too (and so on every other
+    node it reached)."""
+
     next_page = "portal:home"
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        hub_logout = sso_client.logout_url(request.session)
+        sso_client.sessions_forget(request.session.session_key)
+        response = super().post(request, *args, **kwargs)
+        return redirect(hub_logout) if hub_logout else response
 
 
 def search(request: HttpRequest) -> HttpResponse:

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "tongban.workbench",
     "tongban.api",
     "tongban.ops",
+    "oauth2_provider",  # the hub's OpenID Connect provider (accounts/sso/)
 ]
 
 MIDDLEWARE = [
@@ -156,6 +157,9 @@ STORAGES = {
 MEDIA_ROOT = TONGBAN_DATA_DIR / "media"
 
 SESSION_COOKIE_HTTPONLY = True
+# Named by node: cookies ignore ports, so nodes of a local cluster (one host, several ports)
+# would otherwise overwrite each other's session, and single sign-on between them could not work.
+SESSION_COOKIE_NAME = env_str("TONGBAN_SESSION_COOKIE_NAME", f"tongban_session_{TONGBAN_NODE_CODE}")
 SESSION_COOKIE_AGE = 8 * 3600
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -164,6 +168,32 @@ SECURE_REFERRER_POLICY = "same-origin"
 TONGBAN_LOG_FORMAT = env_str("TONGBAN_LOG_FORMAT", "json")
 TONGBAN_LOG_LEVEL = env_str("TONGBAN_LOG_LEVEL", "INFO")
 LOGGING_CONFIG = None  # configured by tongban.core.logging in CoreConfig.ready()
+
+# Single sign-on (accounts/sso/). The hub is the OpenID Connect provider; every node that
+# names a hub (TONGBAN_HUB_URL) signs its citizens in there. Its ID tokens are signed with an
+# RSA key kept in a file on the hub (`tongban init` creates it; RS256 is what the provider
+# library signs with). Nodes authenticate to the hub's token endpoint with their own node key.
+TONGBAN_SSO_KEY_FILE = env_path("TONGBAN_SSO_KEY_FILE", TONGBAN_DATA_DIR / "keys" / "oidc.pem")
+TONGBAN_SSO_ENABLED = env_str("TONGBAN_SSO", "on") != "off"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": (
+        TONGBAN_SSO_KEY_FILE.read_text() if TONGBAN_SSO_KEY_FILE.is_file() else ""
+    ),
+    "OIDC_ISS_ENDPOINT": TONGBAN_NODE_URL.rstrip("/") + "/oidc",
+    "OAUTH2_VALIDATOR_CLASS": "tongban.accounts.sso.provider.HubValidator",
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "SCOPES": {"openid": _("sign in"), "profile": _("name, real-name level and enterprises")},
+    "DEFAULT_SCOPES": ["openid"],
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 300,
+    "ID_TOKEN_EXPIRE_SECONDS": 300,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS": True,
+}
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

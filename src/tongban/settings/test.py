@@ -7,6 +7,19 @@ from pathlib import Path
 from tongban.settings.base import *  # noqa: F403
 from tongban.settings.env import database_config, env_str
 
+
+def _test_oidc_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
 SECRET_KEY = "test-secret-key-0123456789abcdef0123456789abcdef"  # noqa: S105
 DEBUG = False
 TONGBAN_DATA_DIR = Path(tempfile.mkdtemp(prefix="tongban-test-"))
@@ -26,6 +39,9 @@ TONGBAN_PII_KEYS = {
     "active": "t1",
     "encryption_keys": {"t1": "dGVzdC1lbmMta2V5LTAxMjM0NTY3ODlhYmNkZWYhISE="},
 }
+# The hub's ID-token key, made once per test run (tests play the hub by switching the node code).
+TONGBAN_SSO_KEY_FILE = TONGBAN_DATA_DIR / "keys" / "oidc.pem"
+OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "OIDC_RSA_PRIVATE_KEY": _test_oidc_key()}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 STORAGES = {

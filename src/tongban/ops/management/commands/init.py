@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from tongban.accounts.sso import provider as sso_provider
 from tongban.catalog.services import catalog_load_reference
 from tongban.core.audit import SYSTEM
 from tongban.core.pii import ensure_key_file
@@ -57,6 +58,11 @@ class Command(BaseCommand):
             self.stdout.write(f"node signing key: {kid}")
         if is_hub():
             trust_list_to_serve()
+            if sso_provider.signing_key_ensure():
+                self.stdout.write(
+                    f"created the single sign-on key at {settings.TONGBAN_SSO_KEY_FILE}"
+                )
+            self.stdout.write(f"single sign-on clients: {sso_provider.clients_sync()}")
         if options["demo"]:
             summary = demo.load_demo()
             for line in summary:
