@@ -3,8 +3,9 @@ processes with their own SQLite databases and keys; Sichuan reached only through
 relay, Chongqing directly) runs `tongban demo flows --cluster`: an
 ONLINE application filed in Chongqing and decided in Sichuan, a PROXY case received at a
 Chongqing window with a supplement round trip, and two JOINT cases with a leg on each node.
-Then every node's case chains and evidence log verify, and the public look-up answers the same
-on both nodes. About a minute: most of it is `init --demo` of three nodes."""
+Then a person signs in once at the hub and is signed in on both portals, and one logout ends
+both. Then every node's case chains and evidence log verify, and the public look-up answers the
+same on both nodes. About a minute: most of it is `init --demo` of three nodes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from tests.factories import make_id_number, make_phone
+from tests.ops import sso_walk
 
 HUB, CHONGQING, SICHUAN = "100000", "500000", "510000"
 
@@ -95,6 +99,12 @@ def test_the_cross_province_cases_run_across_real_nodes(tmp_path: Path) -> None:
             assert views[0]["state"] == views[1]["state"] == "completed"
             steps = [[entry["action"] for entry in view["timeline"]] for view in views]  # type: ignore[union-attr]
             assert steps[0][-3:] == steps[1][-3:]
+
+        # One sign-in at the hub serves both provinces' portals; one logout ends both.
+        sso_walk.sign_up_at_hub(
+            urls[HUB], name="刘洋", id_number=make_id_number(731), phone=make_phone(731)
+        )
+        assert sso_walk.walk(urls[HUB], urls[CHONGQING], urls[SICHUAN], phone=make_phone(731)) == []
 
         verify = _tongban(tmp_path, "cluster", "verify")
         assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -17,6 +17,7 @@ from tongban.accounts import selectors as accounts
 from tongban.accounts import services as account_services
 from tongban.accounts.models import LifeEventKind
 from tongban.accounts.sso import client as sso_client
+from tongban.accounts.sso import provider as sso_provider
 from tongban.catalog import push
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import Theme
@@ -106,6 +107,14 @@ class PortalLoginView(LoginView):
             )
             return redirect(f"{reverse('sso:login')}?{query}")
         return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        # On the hub, signing in for a province's portal: say which one the person returns to.
+        context["signing_in_for"] = sso_provider.client_name_for_next(
+            self.request.GET.get("next", "")
+        )
+        return context
 
 
 class PortalLogoutView(LogoutView):

@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tongban.portal.middleware.SilentSignInMiddleware",  # 无感切换 (single sign-on)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tongban.core.middleware.MachineInputMiddleware",
@@ -175,6 +176,8 @@ LOGGING_CONFIG = None  # configured by tongban.core.logging in CoreConfig.ready(
 # library signs with). Nodes authenticate to the hub's token endpoint with their own node key.
 TONGBAN_SSO_KEY_FILE = env_path("TONGBAN_SSO_KEY_FILE", TONGBAN_DATA_DIR / "keys" / "oidc.pem")
 TONGBAN_SSO_ENABLED = env_str("TONGBAN_SSO", "on") != "off"
+# A visitor's first page asks the hub (prompt=none) whether they are signed in there already.
+TONGBAN_SSO_SILENT = env_str("TONGBAN_SSO_SILENT", "on") != "off"
 OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": (

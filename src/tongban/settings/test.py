@@ -42,6 +42,7 @@ TONGBAN_PII_KEYS = {
 # The hub's ID-token key, made once per test run (tests play the hub by switching the node code).
 TONGBAN_SSO_KEY_FILE = TONGBAN_DATA_DIR / "keys" / "oidc.pem"
 OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "OIDC_RSA_PRIVATE_KEY": _test_oidc_key()}  # noqa: F405
+TONGBAN_SSO_SILENT = False  # the tests of single sign-on turn it on where they test it
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 STORAGES = {

@@ -468,3 +468,18 @@ def backchannel_send(*, client_id: str, sid: str, subject: str) -> bool:
         return False
     log.info("sso.backchannel_sent", client=client_id, sid=sid[:8])
     return True
+
+
+def client_name_for_next(next_url: str) -> str:
+    """On the hub's login page: the name of the node an authorization request in ``next``
+    comes from ("" when it is not one, or not from a known node)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if not is_provider() or not next_url:
+        return ""
+    parts = urlsplit(next_url)
+    if parts.netloc or not parts.path.startswith("/oidc/authorize"):
+        return ""
+    client_id = (parse_qs(parts.query).get("client_id") or [""])[0]
+    node = Node.objects.filter(code=client_id[:6]).first() if client_id else None
+    return node.name if node is not None and node.name else ""
