@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from oauth2_provider import views as oauth_views
+from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 
 from tongban.accounts.sso import client, provider
@@ -67,7 +68,11 @@ def identity(request: HttpRequest) -> HttpResponse:
     """The person's ID number and phone, for the node holding their access token, encrypted
     to that node."""
     valid, oauth_request = get_oauthlib_core().verify_request(request, scopes=["openid"])
-    if not valid:
+    # An access token only: oauthlib also takes an ID token as a bearer token, and ID tokens
+    # travel through browsers (the logout's id_token_hint).
+    if not valid or not isinstance(
+        getattr(oauth_request, "access_token", None), get_access_token_model()
+    ):
         return JsonResponse(
             {"code": "invalid_token", "message": "The access token is not valid.", "fields": {}},
             status=401,
@@ -118,6 +123,11 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     """Back from the hub: check everything, then sign the person in here."""
     _node_only(request)
     params = {k: str(v)[:4096] for k, v in request.GET.items()}
+    if params.get("error") in client.NOT_SIGNED_IN and params.get("state", "") not in (
+        request.session.get(client.FLOWS) or {}
+    ):
+        # A silent check from a browser that keeps no cookies: show the page, ask no more.
+        return redirect("/?sso=0")
     outcome = client.login_finish(request.session, params=params)
     if isinstance(outcome, str):
         return redirect(outcome)

@@ -63,6 +63,8 @@ MAX_PENDING = 5
 FLOW_SECONDS = 600
 JWKS_SECONDS = 600
 ID_TOKEN_ALGORITHMS = ["RS256"]
+# The hub's answers to prompt=none when nobody is signed in there.
+NOT_SIGNED_IN = frozenset({"login_required", "interaction_required"})
 
 
 class SsoFailed(DomainError):
@@ -170,7 +172,7 @@ def login_finish(session: SessionBase, *, params: dict[str, str]) -> SignIn | st
     in there (``prompt=none``) — the local path to go back to. SsoFailed otherwise."""
     flow = _pending(session, params.get("state", ""))
     error = params.get("error", "")
-    if error in {"login_required", "interaction_required"}:
+    if error in NOT_SIGNED_IN:
         return str(flow["next"])
     if error or not params.get("code"):
         log.warning("sso.hub_refused", error=error[:64])

@@ -33,6 +33,7 @@ from jwcrypto import jwt as jwcrypto_jwt
 from oauth2_provider.models import get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from tongban.accounts.models import ID_NUMBER, Person, SsoLogin, TokenSeen
 from tongban.core.audit import SYSTEM, audit_record
@@ -214,8 +215,22 @@ class HubValidator(OAuth2Validator):
         request.client_id = client_id
         return True
 
+    # prompt=none (无感切换): the view answers login_required for anyone not signed in before
+    # these are asked, and nodes need no consent screen (they are the government's own portals).
+    def validate_silent_login(self, request: Any) -> bool:
+        return True
+
+    def validate_silent_authorization(self, request: Any) -> bool:
+        return True
+
     # Authorization codes carry the hub session that approved them
     def _create_authorization_code(self, request: Any, code: Any, expires: Any = None) -> Any:
+        if request.code_challenge_method != "S256":
+            # PKCE "plain" (also what a challenge without a method means) puts the verifier
+            # itself in the browser's address bar; the library would accept it with a warning.
+            raise oauth_errors.InvalidRequestError(
+                description='PKCE with code_challenge_method "S256" only.', request=request
+            )
         grant = super()._create_authorization_code(request, code, expires)
         sid = getattr(request, "tongban_sid", "") or ""
         SsoLogin.objects.create(
