@@ -106,12 +106,14 @@ def _node_only(request: HttpRequest) -> None:
 @never_cache
 @require_GET
 def sso_login(request: HttpRequest) -> HttpResponse:
-    """Off to the hub to sign in (``prompt=none``: only if already signed in there)."""
+    """Off to the hub to sign in."""
     _node_only(request)
     next_url = client.safe_next(request.GET.get("next"), host=request.get_host())
     if request.user.is_authenticated:
         return redirect(next_url)
-    prompt = "none" if request.GET.get("prompt") == "none" else ""
+    # none: only if already signed in there (无感切换); create: open an account there first.
+    prompt = request.GET.get("prompt", "")
+    prompt = prompt if prompt in {"none", "create"} else ""
     return HttpResponseRedirect(
         client.login_start(request.session, next_url=next_url, prompt=prompt)
     )

@@ -10,6 +10,7 @@ urlpatterns = [
     path("items/<str:code>/", views.guide, name="guide"),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
+    path("signup/", views.sign_up, name="signup"),
     path("me/life-events/", views.life_events, name="life_events"),
     path("items/<str:code>/apply/", case_views.apply, name="apply"),
     path("me/cases/", case_views.my_cases, name="my_cases"),

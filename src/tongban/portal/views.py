@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from tongban.accounts import selectors as accounts
@@ -22,6 +25,7 @@ from tongban.catalog import push
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import Theme
 from tongban.catalog.search import MAX_QUERY_LENGTH
+from tongban.core.errors import DomainError
 from tongban.regions import selectors as regions
 
 
@@ -115,6 +119,42 @@ class PortalLoginView(LoginView):
             self.request.GET.get("next", "")
         )
         return context
+
+
+SIGN_UP_FIELDS = ("name", "id_number", "phone", "password")
+
+
+@never_cache
+def sign_up(request: HttpRequest) -> HttpResponse:
+    """Open an account (L1). On a node that signs people in through the hub, the account is
+    opened at the hub (the national account serves every province) and the person comes back
+    signed in."""
+    host = request.get_host()
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={host}):
+        next_url = reverse("portal:home")
+    if sso_client.enabled():
+        query = urlencode({"next": sso_client.safe_next(next_url, host=host), "prompt": "create"})
+        return redirect(f"{reverse('sso:login')}?{query}")
+    if request.user.is_authenticated:
+        return redirect(next_url)
+    values = {name: request.POST.get(name, "") for name in SIGN_UP_FIELDS}
+    problem: DomainError | None = None
+    if request.method == "POST":
+        try:
+            person = account_services.person_sign_up(**values)
+        except DomainError as error:
+            problem = error
+        else:
+            login(request, person.user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(next_url)
+    values["password"] = ""
+    return render(
+        request,
+        "portal/signup.html",
+        {"values": values, "problem": problem, "next": next_url},
+        status=problem.status if problem is not None else 200,
+    )
 
 
 class PortalLogoutView(LogoutView):

@@ -117,6 +117,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tongban.portal.context_processors.node",
             ],
         },
     },
@@ -192,6 +193,9 @@ OAUTH2_PROVIDER = {
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
     "ACCESS_TOKEN_EXPIRE_SECONDS": 300,
     "ID_TOKEN_EXPIRE_SECONDS": 300,
+    # prompt=create: a node's "open an account" sends the person to the hub's sign-up page.
+    "OIDC_RP_INITIATED_REGISTRATION_ENABLED": True,
+    "OIDC_RP_INITIATED_REGISTRATION_URL": "portal:signup",
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,

@@ -147,8 +147,8 @@ def login_start(session: SessionBase, *, next_url: str, prompt: str = "") -> str
         "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()),
         "code_challenge_method": "S256",
     }
-    if prompt == "none":
-        params["prompt"] = "none"
+    if prompt in {"none", "create"}:
+        params["prompt"] = prompt
     return f"{hub_issuer()}/authorize/?{urlencode(params)}"
 
 
