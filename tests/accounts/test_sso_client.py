@@ -930,3 +930,11 @@ def test_forged_logout_tokens_do_not_make_the_node_call_the_hub(fake_hub: FakeHu
     for _ in range(3):
         assert backchannel(fake_hub.logout_token(key=other_key())).status_code == 400
     assert sum(url.endswith("jwks.json") for _m, url in fake_hub.calls) == fetched
+
+
+def test_the_hubs_error_is_shown_escaped(fake_hub: FakeHub) -> None:
+    browser = Browser()
+    state = sso.query(start(browser))["state"]
+    response = browser.get("/sso/callback/", {"state": state, "error": "<script>alert(1)</script>"})
+    refused(response)
+    assert b"<script>alert(1)" not in response.content

@@ -763,3 +763,39 @@ def test_the_end_session_endpoint_never_returns_elsewhere(
         },
     )
     assert "evil" not in response.get("Location", "")
+
+
+# Other grants ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grant_type", ["client_credentials", "password", "implicit", "x"])
+def test_other_grants_are_refused(province: Province, person, grant_type: str) -> None:
+    answer = token_request(
+        grant_type=grant_type,
+        username=person.phone,
+        password="Correct-Horse-42",
+        client_id=SICHUAN,
+        client_assertion_type=provider.CLIENT_ASSERTION_TYPE,
+        client_assertion=province.assertion(),
+    )
+    assert answer.status_code in (400, 401)
+    assert "access_token" not in answer.json()
+
+
+def test_no_refresh_after_the_hub_session_ended(
+    province: Province, browser, posted, django_capture_on_commit_callbacks
+) -> None:
+    # Found in review: the library issues a refresh token with every code, and a node could
+    # trade it for new tokens (and the identity) after the person had logged out at the hub.
+    tokens = signed_in(province, browser)
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post("/logout/")
+    answer = token_request(
+        grant_type="refresh_token",
+        refresh_token=tokens.get("refresh_token", "none"),
+        client_id=SICHUAN,
+        client_assertion_type=provider.CLIENT_ASSERTION_TYPE,
+        client_assertion=province.assertion(),
+    )
+    assert answer.status_code in (400, 401), answer.content
+    assert "access_token" not in answer.json()

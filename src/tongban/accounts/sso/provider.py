@@ -215,6 +215,17 @@ class HubValidator(OAuth2Validator):
         request.client_id = client_id
         return True
 
+    def validate_grant_type(
+        self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        # The authorization code only: a node redeems it and fetches the identity at once, and
+        # a refresh token would let its tokens outlive the hub session (and its logout).
+        if grant_type != "authorization_code":
+            return False
+        return bool(
+            super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+        )
+
     # prompt=none (无感切换): the view answers login_required for anyone not signed in before
     # these are asked, and nodes need no consent screen (they are the government's own portals).
     def validate_silent_login(self, request: Any) -> bool:
