@@ -62,6 +62,7 @@ SESSION = "tongban_sso"  # session key: the hub session this local session came 
 MAX_PENDING = 5
 FLOW_SECONDS = 600
 JWKS_SECONDS = 600
+JWKS_REFRESH_SECONDS = 10
 ID_TOKEN_ALGORITHMS = ["RS256"]
 # The hub's answers to prompt=none when nobody is signed in there.
 NOT_SIGNED_IN = frozenset({"login_required", "interaction_required"})
@@ -267,7 +268,9 @@ def hub_keys(*, refresh: bool = False) -> KeySet:
     token names a key not in the cache: the hub rotated)."""
     now = time.monotonic()
     cached = _jwks.get(hub_issuer())
-    if cached is not None and not refresh and now - cached[0] < JWKS_SECONDS:
+    if cached is not None and now - cached[0] < (JWKS_REFRESH_SECONDS if refresh else JWKS_SECONDS):
+        # A refresh at most every few seconds: tokens naming unknown keys arrive unasked (the
+        # back-channel endpoint is open), and must not make this node call the hub each time.
         return cached[1]
     status, answer = _call("GET", f"{hub_issuer()}/.well-known/jwks.json")
     document = _json(answer)
@@ -293,12 +296,28 @@ def _decode(token: str) -> Any:
         try:
             return jwt.decode(token, hub_keys(refresh=refresh), algorithms=ID_TOKEN_ALGORITHMS)
         except (JoseError, ValueError) as error:
-            if refresh:
+            # Fetch the keys anew only for a key not held (the hub rotated), never because a
+            # signature by a known key does not check.
+            if refresh or _kid_known(token):
                 log.warning("sso.bad_signature", error=str(error)[:200])
                 raise SsoFailed(
                     _("The token's signature does not check."), code="sso_bad_signature"
                 ) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _kid_known(token: str) -> bool:
+    """Whether the token names a key the cached key set holds (True too for a token whose
+    header does not parse: fetching keys would not help it)."""
+    try:
+        part = token.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        kid = header.get("kid") if isinstance(header, dict) else None
+    except (ValueError, RecursionError):
+        return True
+    if not isinstance(kid, str):
+        return True
+    return any(key.kid == kid for key in hub_keys().keys)
 
 
 def _registry(**claims: Any) -> jwt.JWTClaimsRegistry:
