@@ -799,3 +799,15 @@ def test_no_refresh_after_the_hub_session_ended(
     )
     assert answer.status_code in (400, 401), answer.content
     assert "access_token" not in answer.json()
+
+
+@pytest.mark.parametrize("response_type", ["token", "id_token", "id_token token", "code id_token"])
+def test_only_the_code_flow_is_offered(province: Province, browser, response_type: str) -> None:
+    _verifier, challenge = sso.pkce()
+    response = authorize(browser, challenge, response_type=response_type)
+    location = response.get("Location", "")
+    assert "access_token" not in location
+    assert "id_token=" not in location
+    assert "code=" not in location
+    if location:
+        assert location.startswith(CALLBACK)
