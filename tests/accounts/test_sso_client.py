@@ -293,14 +293,16 @@ def test_the_session_key_changes_at_sign_in(fake_hub: FakeHub, account) -> None:
     assert browser.session.session_key != before  # no session fixation
 
 
-def test_the_hubs_keys_are_fetched_once_and_again_after_a_rotation(fake_hub: FakeHub) -> None:
-    assert sign_in(fake_hub, Browser(), Account()).status_code == 302
-    assert sign_in(fake_hub, Browser(), Account()).status_code == 302
+def test_the_hubs_keys_are_fetched_once_and_again_after_a_rotation(
+    fake_hub: FakeHub, account
+) -> None:
+    assert sign_in(fake_hub, Browser(), account).status_code == 302
+    assert sign_in(fake_hub, Browser(), account).status_code == 302
     assert sum(url.endswith("jwks.json") for _m, url in fake_hub.calls) == 1
     fake_hub.key = RSAKey.generate_key(2048, parameters={"kid": "hub-2", "use": "sig"})
     fake_hub.published.append(fake_hub.key)
     age_the_key_cache()
-    assert sign_in(fake_hub, Browser(), Account()).status_code == 302
+    assert sign_in(fake_hub, Browser(), account).status_code == 302
     assert sum(url.endswith("jwks.json") for _m, url in fake_hub.calls) == 2
 
 
@@ -313,12 +315,31 @@ def age_the_key_cache() -> None:
 def test_a_known_person_without_a_login_is_linked_not_duplicated(fake_hub: FakeHub) -> None:
     known = PersonFactory()  # registered at a window, no login
     assert known.user_id is None
-    account = Account(name=known.name, id_number=known.id_number, phone=known.phone)
+    account = Account(name=known.name, id_number=known.id_number, phone=known.phone, level=2)
     assert sign_in(fake_hub, Browser(), account).status_code == 302
     assert Person.objects.filter(id_number_hash=known.id_number_hash).count() == 1
     known.refresh_from_db()
     assert str(known.subject) == account.subject
     assert known.user_id is not None
+
+
+@pytest.mark.parametrize(("here", "hub"), [(1, 1), (2, 1), (3, 2)])
+def test_a_less_verified_hub_account_links_to_nobody_known_here(
+    fake_hub: FakeHub, here: int, hub: int
+) -> None:
+    # The ID number at an L1 hub account is only declared: linking would hand it the cases of
+    # whoever this node knows by that number.
+    known = PersonFactory()
+    Person.objects.filter(pk=known.pk).update(real_name_level=here)
+    account = Account(name=known.name, id_number=known.id_number, phone=known.phone, level=hub)
+    browser = Browser()
+    before = written()
+    assert sign_in(fake_hub, browser, account).status_code == 400
+    assert not is_signed_in(browser)
+    assert written() == before
+    known.refresh_from_db()
+    assert known.subject is None
+    assert known.user_id is None
 
 
 def test_the_same_subject_signs_in_as_the_same_person(fake_hub: FakeHub, account) -> None:
@@ -378,15 +399,6 @@ def test_enterprise_roles_from_the_hub_are_recorded(fake_hub: FakeHub, account) 
     assert list(EnterpriseMember.objects.values_list("role", flat=True)) == ["legal_representative"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "person_sign_in links by ID number to a person who has a login of its own here: a "
-        "level-1 hub account (self-declared ID number) is signed in to that local account "
-        "without its password (account takeover); linking should be limited to persons "
-        "without a login, or need a hub level at least the local one."
-    ),
-)
 def test_a_hub_account_does_not_take_over_a_local_account_with_its_own_password(
     fake_hub: FakeHub,
 ) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
@@ -404,12 +404,37 @@ def person_sign_in(*, claims: dict[str, Any], identity: dict[str, Any]) -> Any:
     if errors:
         raise SsoFailed(_("The person's details from the hub do not check."), code="sso_bad_person")
     level = max(1, min(3, int(claims["real_name_level"])))
+    try:
+        return _person_sign_in(claims, subject, name, id_number, phone, level)
+    except IntegrityError:
+        # Two first sign-ins at once (two tabs): the other recorded the person; link to it.
+        return _person_sign_in(claims, subject, name, id_number, phone, level)
+
+
+# Linking a hub account to a person this node already knows by ID number hands it that
+# person's cases: only for an identity the hub has verified (L2 and up), at least as well as
+# it was verified here. A self-declared (L1) account links to nobody.
+MIN_LEVEL_TO_LINK = 2
+
+
+def _person_sign_in(
+    claims: dict[str, Any], subject: uuid.UUID, name: str, id_number: str, phone: str, level: int
+) -> Any:
     with transaction.atomic():
         id_hash = pii_hash(id_number, purpose=ID_NUMBER)
-        person = (
-            Person.objects.select_for_update().filter(subject=subject).first()
-            or Person.objects.select_for_update().filter(id_number_hash=id_hash).first()
-        )
+        person = Person.objects.select_for_update().filter(subject=subject).first()
+        if person is None:
+            person = Person.objects.select_for_update().filter(id_number_hash=id_hash).first()
+            if person is not None and level < max(MIN_LEVEL_TO_LINK, person.real_name_level):
+                log.warning("sso.link_refused", person_id=person.pk, hub_level=level)
+                raise SsoFailed(
+                    _(
+                        "This ID number is already known on this platform. Verify your national "
+                        "account's identity (real-name level %(level)d or higher) to use it here."
+                    )
+                    % {"level": max(MIN_LEVEL_TO_LINK, person.real_name_level)},
+                    code="sso_level_too_low_to_link",
+                )
         if person is not None and person.id_number_hash != id_hash:
             # The hub's subject now names someone else's ID number: never merge two people.
             log.error("sso.subject_mismatch", person_id=person.pk)
