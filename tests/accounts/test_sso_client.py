@@ -4,6 +4,7 @@ hub answers every HTTP call the node makes (``client.http``): its keys, its toke
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import time
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -23,7 +25,7 @@ from tests.factories import PersonFactory, make_id_number, make_phone
 from tests.federation_support import chongqing  # noqa: F401
 from tongban.accounts.models import EnterpriseMember, Person, SsoSession, User
 from tongban.accounts.sso import client, provider
-from tongban.exchange import keys, services, transport
+from tongban.exchange import keys, messaging, services, transport
 
 NODE_URL = "http://127.0.0.1:8000"  # the test settings' TONGBAN_NODE_URL
 
@@ -963,3 +965,13 @@ def test_the_hubs_error_is_shown_escaped(fake_hub: FakeHub) -> None:
     response = browser.get("/sso/callback/", {"state": state, "error": "<script>alert(1)</script>"})
     refused(response)
     assert b"<script>alert(1)" not in response.content
+
+
+def test_housekeeping_forgets_what_no_session_can_need(fake_hub: FakeHub, account) -> None:
+    sign_in(fake_hub, Browser(), account)
+    assert SsoSession.objects.count() == 1
+    later = timezone.now() + dt.timedelta(seconds=settings.SESSION_COOKIE_AGE + 60)
+    assert client.housekeeping(now=timezone.now()) == 0
+    assert client.housekeeping(now=later) >= 1
+    assert not SsoSession.objects.exists()
+    assert "sso-housekeeping" in messaging.sweeps()

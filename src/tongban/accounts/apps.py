@@ -13,9 +13,12 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_out
         from django.db.models.signals import post_save
 
+        from tongban.accounts.sso import client
+        from tongban.exchange import messaging
         from tongban.exchange.models import Node
 
         post_save.connect(_node_saved, sender=Node, dispatch_uid="accounts.sso.node_saved")
+        messaging.register_sweep("sso-housekeeping", client.housekeeping)
         user_logged_out.connect(_logged_out, dispatch_uid="accounts.sso.logged_out")
 
 

@@ -37,7 +37,9 @@ from tongban.accounts.models import (
     EnterpriseMember,
     MemberRole,
     Person,
+    SsoLogin,
     SsoSession,
+    TokenSeen,
     User,
 )
 from tongban.accounts.sso.provider import (
@@ -607,8 +609,13 @@ def sessions_forget(session_key: str | None) -> None:
         SsoSession.objects.filter(session_key=session_key).delete()
 
 
-def expired_before(moment: dt.datetime | None = None) -> int:
-    """Forget session links older than the longest session (housekeeping)."""
-    limit = (moment or timezone.now()) - dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
-    deleted, _rows = SsoSession.objects.filter(created_at__lt=limit).delete()
-    return deleted
+def housekeeping(*, now: dt.datetime | None = None) -> int:
+    """Forget what no session can need any more: links to local sessions and hub sign-ins
+    older than the longest session, and one-time token ids past their expiry. Run by every
+    `tongban exchange tick`. Returns how many rows went."""
+    moment = now or timezone.now()
+    limit = moment - dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    sessions, _rows = SsoSession.objects.filter(created_at__lt=limit).delete()
+    logins, _rows = SsoLogin.objects.filter(created_at__lt=limit).delete()
+    tokens, _rows = TokenSeen.objects.filter(expires_at__lt=moment - CLOCK_SKEW).delete()
+    return sessions + logins + tokens
