@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tongban.api.main import api
 from tongban.core import views
+from tongban.workbench.signin import admin_login
 
 admin.site.site_header = _("tongban cross-province services — administration")
 admin.site.site_title = _("tongban administration")
@@ -18,6 +19,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("federation/v1/", include("tongban.exchange.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Staff sign in in one place, with their authenticator code: the admin's login page too.
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     path("workbench/", include("tongban.workbench.urls")),
     path("", include("tongban.portal.urls")),

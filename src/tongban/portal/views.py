@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.paginator import Paginator
@@ -11,7 +13,9 @@ from django.views.decorators.http import require_POST
 
 from tongban.accounts import selectors as accounts
 from tongban.accounts import services as account_services
+from tongban.accounts import signin
 from tongban.accounts.models import LifeEventKind
+from tongban.accounts.selectors import otp_required_for
 from tongban.catalog import push
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import Theme
@@ -84,8 +88,25 @@ def life_events(request: HttpRequest) -> HttpResponse:
 
 
 class PortalLoginView(LoginView):
+    """Citizens sign in here with their password. A staff login (one person may be both) goes on
+    to the code step of the staff sign-in, then back where it was going."""
+
     template_name = "portal/login.html"
     redirect_authenticated_user = True
+    form_class = signin.SignInForm
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        user = form.get_user()
+        if not otp_required_for(user):
+            return super().form_valid(form)
+        return redirect(
+            signin.begin(
+                self.request,
+                user,
+                username=form.cleaned_data["username"],
+                next_url=self.get_success_url(),
+            )
+        )
 
 
 class PortalLogoutView(LogoutView):
