@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -60,7 +60,6 @@ class StaffSessionMiddleware:
 
 
 def _to_sign_in(request: HttpRequest) -> HttpResponse:
-    target = reverse("workbench:login")
-    if request.method == "GET":
-        target += "?" + urlencode({"next": request.get_full_path()})
-    return HttpResponseRedirect(target)
+    if request.method != "GET":
+        return HttpResponseRedirect(reverse("workbench:login"))
+    return redirect_to_login(request.get_full_path(), reverse("workbench:login"))

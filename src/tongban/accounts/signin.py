@@ -253,7 +253,9 @@ def start_staff_session(request: HttpRequest) -> None:
     now = int(time.time())
     request.session[SESSION_LOGIN_AT] = now
     request.session[SESSION_SEEN_AT] = now
-    request.session.set_expiry(settings.TONGBAN_STAFF_SESSION_IDLE_MINUTES * 60)
+    # The store keeps the session to its maximum; the idle limit is checked here, so an idle
+    # session ends with a message and an audit entry instead of vanishing.
+    request.session.set_expiry(settings.TONGBAN_STAFF_SESSION_MAX_HOURS * 3600)
 
 
 def staff_session_state(request: HttpRequest) -> str:
@@ -270,7 +272,6 @@ def staff_session_state(request: HttpRequest) -> str:
         return "max"
     if now - float(session[SESSION_SEEN_AT]) >= SEEN_GRANULARITY_SECONDS:
         session[SESSION_SEEN_AT] = int(now)
-        session.set_expiry(settings.TONGBAN_STAFF_SESSION_IDLE_MINUTES * 60)
     return ""
 
 

@@ -232,6 +232,32 @@ def set_staff_roles(request: HttpRequest, staff_id: int, payload: RolesIn) -> St
     return services.staff_set_roles(actor=request.user, staff=staff, roles=payload.roles)
 
 
+class OtpResetIn(Schema):
+    reason: str = Field("", max_length=200)
+
+
+class CountOut(Schema):
+    removed: int
+
+
+@router.post("/staff/{staff_id}/otp-reset", response=CountOut, auth=django_auth)
+def reset_staff_authenticator(request: HttpRequest, staff_id: int, payload: OtpResetIn) -> object:
+    """Remove a staff member's authenticator and recovery codes (a lost phone): they set up a
+    new one at their next sign-in. Platform admins; department admins for their own staff."""
+    services.staff_scope(request.user, services.STAFF_MANAGERS)
+    staff = selectors.staff_get(staff_id=staff_id)
+    removed = services.staff_otp_reset(actor=request.user, user=staff.user, reason=payload.reason)
+    return {"removed": removed}
+
+
+@router.post("/staff/{staff_id}/unlock", response=CountOut, auth=django_auth)
+def unlock_staff_login(request: HttpRequest, staff_id: int) -> object:
+    """Lift the lock-out after repeated failed sign-ins, before its cool-off ends."""
+    services.staff_scope(request.user, services.STAFF_MANAGERS)
+    staff = selectors.staff_get(staff_id=staff_id)
+    return {"removed": services.login_unlock(actor=request.user, user=staff.user)}
+
+
 class LifeEventIn(Schema):
     kind: str
     occurred_on: dt.date | None = None
