@@ -15,7 +15,14 @@ from django.test import Client, override_settings
 from tests.conftest import otp_device
 from tests.factories import StaffFactory
 from tongban.accounts.models import Enterprise, EnterpriseMember, Person, Staff, User
-from tongban.ops.demo import DEMO_PASSWORD, PERSONS, demo_id_number, demo_otp_code
+from tongban.ops.demo import (
+    DEMO_PASSWORD,
+    PERSONS,
+    demo_id_number,
+    demo_otp_code,
+    demo_otp_key,
+    totp_code,
+)
 from tongban.regions.models import OpeningPeriod, ServiceHall, Window
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +171,9 @@ def test_demo_otp_prints_the_code_of_demo_staff_only(key_file: Path) -> None:
     for username in (real.user.username, "nobody"):
         with pytest.raises(CommandError, match="not a demo staff login"):
             call_command("demo", "otp", username, stdout=StringIO(), stderr=StringIO())
+    # Another node of the local cluster: its demo staff's code, by name.
+    out = StringIO()
+    call_command("demo", "otp", "reviewer", "--node", "510000", stdout=out, stderr=StringIO())
+    assert out.getvalue().strip() == totp_code(demo_otp_key("510000", "reviewer"))
+    with pytest.raises(CommandError, match="not a demo staff login"):
+        call_command("demo", "otp", "nobody", "--node", "510000", stdout=StringIO())

@@ -36,13 +36,7 @@ def on_logged_in(sender: Any, request: HttpRequest | None, user: User, **kwargs:
         from tongban.accounts.signin import start_staff_session
 
         start_staff_session(request)
-    audit_record(
-        actor=user,
-        action=AccountEvent.LOGGED_IN,
-        target=user,
-        changes={"ip": _ip(request), "second_factor": second_factor},
-    )
-    log.info(AccountEvent.LOGGED_IN, user_id=user.pk, second_factor=second_factor)
+    _record(AccountEvent.LOGGED_IN, user, request, second_factor=second_factor)
 
 
 def on_logged_out(
@@ -51,13 +45,12 @@ def on_logged_out(
     if user is None or not user.pk:
         return  # nobody was logged in
     reason = str(getattr(request, "tongban_logout_reason", "") or "user")
-    audit_record(
-        actor=user,
-        action=AccountEvent.LOGGED_OUT,
-        target=user,
-        changes={"ip": _ip(request), "reason": reason},
-    )
-    log.info(AccountEvent.LOGGED_OUT, user_id=user.pk, reason=reason)
+    _record(AccountEvent.LOGGED_OUT, user, request, reason=reason)
+
+
+def _record(action: str, user: User, request: HttpRequest | None, **changes: str) -> None:
+    audit_record(actor=user, action=action, target=user, changes={"ip": _ip(request), **changes})
+    log.info(action, user_id=user.pk, **changes)
 
 
 def on_login_failed(

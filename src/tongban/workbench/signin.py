@@ -4,6 +4,7 @@ and the recovery codes shown once. The admin's login comes here too (see urls.py
 from __future__ import annotations
 
 from base64 import b32encode
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -75,11 +76,39 @@ def _finish(request: HttpRequest, held: signin.Pending, device: Any) -> HttpResp
     return redirect(signin.safe_next(request, held.next_url, reverse("workbench:queue")))
 
 
-def _code_error(request: HttpRequest, held: signin.Pending) -> str:
-    error = signin.code_failed(request, username=held.username, reason=LoginFailure.BAD_CODE)
+def _try_code(
+    request: HttpRequest,
+    held: signin.Pending,
+    accept: Callable[[str], HttpResponse | None],
+) -> HttpResponse | str:
+    """Offer the posted code to ``accept`` unless the name is locked: its response when the code
+    is good; otherwise the error to show (a wrong code counts as a failed sign-in, and a
+    lock-out drops the held password)."""
+    error: DomainError
+    if signin.is_locked(request, held.username):
+        error = signin.answered_lockout(request)
+    else:
+        response = accept(request.POST.get("otp_code", ""))
+        if response is not None:
+            return response
+        error = signin.code_failed(request, username=held.username, reason=LoginFailure.BAD_CODE)
     if isinstance(error, signin.AccountLocked):
         signin.clear(request)
     return str(error.message)
+
+
+def _code_page(
+    request: HttpRequest, template: str, context: dict[str, Any], outcome: HttpResponse | str
+) -> HttpResponse:
+    if isinstance(outcome, HttpResponse):
+        return outcome
+    locked = bool(outcome) and signin.pending(request) is None
+    return render(
+        request,
+        template,
+        {**context, "error": outcome, "locked": locked},
+        status=400 if outcome else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -90,30 +119,21 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return held
     if otp_device_for(held.user) is None:
         return redirect("workbench:login_enrol")
-    error = ""
-    if request.method == "POST":
-        if signin.is_locked(request, held.username):
-            signin.clear(request)
-            error = str(signin.answered_lockout(request).message)
-        else:
-            device = services.staff_otp_verify(
-                user=held.user, code=request.POST.get("otp_code", "")
+
+    def accept(code: str) -> HttpResponse | None:
+        device = services.staff_otp_verify(user=held.user, code=code)
+        if device is None:
+            return None
+        if isinstance(device, StaticDevice):
+            messages.warning(
+                request,
+                _("You signed in with a recovery code; %(n)d are left.")
+                % {"n": recovery_codes_left(held.user)},
             )
-            if device is not None:
-                if isinstance(device, StaticDevice):
-                    messages.warning(
-                        request,
-                        _("You signed in with a recovery code; %(n)d are left.")
-                        % {"n": recovery_codes_left(held.user)},
-                    )
-                return _finish(request, held, device)
-            error = _code_error(request, held)
-    return render(
-        request,
-        "workbench/login_code.html",
-        {"error": error, "locked": signin.pending(request) is None and bool(error)},
-        status=200 if not error else 400,
-    )
+        return _finish(request, held, device)
+
+    outcome = _try_code(request, held, accept) if request.method == "POST" else ""
+    return _code_page(request, "workbench/login_code.html", {}, outcome)
 
 
 @require_http_methods(["GET", "POST"])
@@ -125,38 +145,26 @@ def login_enrol(request: HttpRequest) -> HttpResponse:
     if otp_device_for(held.user) is not None:
         return redirect("workbench:login_code")
     device = services.staff_otp_enrol_start(user=held.user)
-    error = ""
-    if request.method == "POST":
-        if signin.is_locked(request, held.username):
-            signin.clear(request)
-            error = str(signin.answered_lockout(request).message)
-        else:
-            try:
-                device, codes = services.staff_otp_enrol_confirm(
-                    user=held.user, code=request.POST.get("otp_code", "")
-                )
-            except DomainError as problem:
-                if problem.code != "otp_invalid":
-                    raise
-                error = _code_error(request, held)
-            else:
-                response = _finish(request, held, device)
-                request.session[SESSION_NEW_CODES] = {"codes": codes, "next": response["Location"]}
-                return redirect("workbench:recovery_codes")
-    uri = device.config_url
-    return render(
-        request,
-        "workbench/login_enrol.html",
-        {
-            "qr_svg": segno.make(uri, error="m").svg_inline(
-                scale=5, title=_("Authenticator QR code")
-            ),
-            "secret": _grouped(b32encode(device.bin_key).decode()),
-            "error": error,
-            "locked": signin.pending(request) is None and bool(error),
-        },
-        status=200 if not error else 400,
-    )
+
+    def accept(code: str) -> HttpResponse | None:
+        try:
+            confirmed, codes = services.staff_otp_enrol_confirm(user=held.user, code=code)
+        except DomainError as problem:
+            if problem.code != "otp_invalid":
+                raise
+            return None
+        response = _finish(request, held, confirmed)
+        request.session[SESSION_NEW_CODES] = {"codes": codes, "next": response["Location"]}
+        return redirect("workbench:recovery_codes")
+
+    outcome = _try_code(request, held, accept) if request.method == "POST" else ""
+    context = {
+        "qr_svg": segno.make(device.config_url, error="m").svg_inline(
+            scale=5, title=_("Authenticator QR code")
+        ),
+        "secret": _grouped(b32encode(device.bin_key).decode()),
+    }
+    return _code_page(request, "workbench/login_enrol.html", context, outcome)
 
 
 def _grouped(secret: str) -> str:

@@ -44,13 +44,20 @@ class Command(BaseCommand):
             ),
         )
         otp.add_argument("username")
+        otp.add_argument(
+            "--node",
+            help=(
+                "The code of another node of the local cluster (e.g. 510000): its demo staff's "
+                "code, computed without opening that node's database."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["target"] == "flows":
             self._flows(options)
         elif options["target"] == "otp":
             try:
-                code, seconds = demo.demo_otp_code(options["username"])
+                code, seconds = demo.demo_otp_code(options["username"], node=options["node"])
             except LookupError as error:
                 raise CommandError(str(error)) from None
             self.stdout.write(code)
