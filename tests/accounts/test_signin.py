@@ -318,3 +318,15 @@ def test_staff_renew_their_recovery_codes() -> None:
     assert page.count("<li><code>") == 10
     assert AuditEntry.objects.filter(action=AccountEvent.RECOVERY_CODES_ISSUED).count() == 1
     assert Client().get("/workbench/login/recovery-codes/")["Location"] == "/workbench/login/"
+
+
+def test_the_code_step_never_sends_anyone_to_another_site() -> None:
+    staff = StaffFactory()
+    device = otp_device(staff.user)
+    client = Client()
+    client.post(
+        "/workbench/login/?next=https://evil.example/",
+        {"username": staff.user.username, "password": PASSWORD, "next": "https://evil.example/"},
+    )
+    response = client.post("/workbench/login/code/", {"otp_code": otp_code(device)})
+    assert response["Location"] == "/workbench/"
