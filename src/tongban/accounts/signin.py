@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
-from axes.helpers import get_client_ip_address
 from django import forms
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
@@ -98,10 +97,6 @@ def lockout_response(
         {"message": error.message, "fields": {}},
         status=error.status,
     )
-
-
-def client_ip(request: HttpRequest) -> str:
-    return str(get_client_ip_address(request) or "")
 
 
 def is_locked(request: HttpRequest, username: str) -> bool:
