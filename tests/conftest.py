@@ -65,5 +65,51 @@ def clerk(db: None) -> Any:
 
 
 def login(client: Client, user: Any) -> Client:
+    """Log ``user`` in; staff (anyone who needs a second factor) as if they had also given
+    their authenticator code, the way ``django_otp.login`` records it in the session."""
+    client.force_login(user)
+    from tongban.accounts.selectors import otp_required_for
+
+    if otp_required_for(user):
+        confirm_second_factor(client, user)
+    return client
+
+
+def login_unconfirmed(client: Client, user: Any) -> Client:
+    """A staff session that never gave its code (from before two-factor sign-in, say)."""
     client.force_login(user)
     return client
+
+
+def confirm_second_factor(client: Client, user: Any) -> None:
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    device = otp_device(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+def otp_device(user: Any) -> Any:
+    """The user's confirmed authenticator, set up with a known secret if they have none."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tongban.accounts.services import staff_otp_install
+    from tongban.core.audit import SYSTEM
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or staff_otp_install(actor=SYSTEM, user=user, key_hex=TEST_OTP_KEY)
+
+
+TEST_OTP_KEY = "3132333435363738393031323334353637383930"  # RFC 6238's test secret
+
+
+def otp_code(device: Any, *, at: float | None = None, steps_ahead: int = 0) -> str:
+    """The code an authenticator app would show for ``device`` (now, or at ``at``)."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    generator = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    generator.time = (time.time() if at is None else at) + steps_ahead * device.step
+    return f"{generator.token():06d}"

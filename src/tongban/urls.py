@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from tongban.api.main import api
 from tongban.core import views
 from tongban.portal import sso_urls
+from tongban.workbench.signin import admin_login
 
 admin.site.site_header = _("tongban cross-province services — administration")
 admin.site.site_title = _("tongban administration")
@@ -19,6 +20,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("federation/v1/", include("tongban.exchange.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Staff sign in in one place, with their authenticator code: the admin's login page too.
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     path("oidc/", include(sso_urls.provider_patterns)),
     path("sso/", include(sso_urls.client_patterns)),

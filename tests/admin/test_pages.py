@@ -217,16 +217,14 @@ def test_index_page_has_the_language_switcher(admin_ui: Client) -> None:
     assert 'action="/i18n/setlang/"' in html
 
 
-def test_login_page_has_the_language_switcher() -> None:
-    html = Client().get("/admin/login/").content.decode()
-    assert _language_switcher(html) == [("zh-hans", True), ("en", False)]
-
-
-def test_login_page_follows_the_language_cookie() -> None:
-    client = Client()
-    assert _title(client.get("/admin/login/")) == "登录 | 通办管理后台"
-    client.post("/i18n/setlang/", {"language": "en", "next": "/admin/login/"})
-    assert _title(client.get("/admin/login/")) == "Log in | tongban administration"
+def test_the_admin_login_is_the_staff_sign_in() -> None:
+    """Staff sign in once, with their authenticator code, at the workbench; then go on."""
+    response = Client().get("/admin/login/", {"next": "/admin/accounts/person/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/workbench/login/?next=%2Fadmin%2Faccounts%2Fperson%2F"
+    # Never onwards to another site.
+    response = Client().get("/admin/login/", {"next": "https://evil.example/"})
+    assert response["Location"] == "/workbench/login/?next=%2Fadmin%2F"
 
 
 # Access -----------------------------------------------------------------------------------

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
+from tests.conftest import otp_device
 from tests.factories import PASSWORD, StaffFactory
 from tongban.accounts.models import Staff, StaffRole, User
+from tongban.accounts.selectors import otp_device_for
 from tongban.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +134,44 @@ def test_a_change_form_keeps_its_own_staff_members_roles(platform_admin: Staff) 
     reviewer_form = model_admin.get_form(request, reviewer, change=True)
     model_admin.get_form(request, approver, change=True)  # another request, meanwhile
     assert reviewer_form(instance=reviewer)["roles"].initial == ["reviewer"]
+
+
+# Sign-in: authenticator resets and unlocks ---------------------------------------------------
+
+
+def _act(client: Client, action: str, *staff: Staff) -> Any:
+    return client.post(
+        reverse("admin:accounts_staff_changelist"),
+        {"action": action, "_selected_action": [member.pk for member in staff]},
+        follow=True,
+    )
+
+
+def test_admins_reset_authenticators_from_the_staff_list(admin_ui: Client) -> None:
+    first, second = StaffFactory(), StaffFactory()
+    for member in (first, second):
+        otp_device(member.user)
+    page = _act(admin_ui, "reset_authenticator", first, second)
+    assert page.status_code == 200
+    assert "已为 2 名工作人员重置身份验证器。" in page.content.decode()
+    assert otp_device_for(first.user) is None
+    assert otp_device_for(second.user) is None
+    assert AuditEntry.objects.filter(action="staff.otp_reset").count() == 2
+
+
+def test_admins_unlock_staff_from_the_staff_list(admin_ui: Client, platform_admin: Any) -> None:
+    locked = StaffFactory()
+    AccessAttempt.objects.create(
+        username=locked.user.username,
+        ip_address="10.0.0.1",
+        user_agent="",
+        failures_since_start=5,
+        attempt_time=timezone.now(),
+    )
+    # Their own account among the selection: refused with a message, the others done.
+    page = _act(admin_ui, "unlock_login", locked, platform_admin)
+    text = page.content.decode()
+    assert "已为 1 名工作人员解除登录锁定。" in text
+    assert "本人账号的此项操作请由其他管理员办理。" in text
+    assert not AccessAttempt.objects.exists()
+    assert AuditEntry.objects.filter(action="account.login_unlocked").count() == 1

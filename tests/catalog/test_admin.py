@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.admin_forms import form_data
+from tests.conftest import login
 from tests.factories import StaffFactory
 from tongban.accounts.models import Staff
 from tongban.catalog.models import CatalogVersion, ServiceItem, VersionStatus
@@ -31,7 +32,7 @@ def admin_ui(platform_admin: Staff) -> Client:
     """A browser logged in to the Django admin as a platform admin (a superuser)."""
     assert platform_admin.user.is_superuser
     client = Client()
-    client.force_login(platform_admin.user)
+    login(client, platform_admin.user)
     return client
 
 
@@ -223,7 +224,7 @@ def test_opening_a_draft_twice_keeps_the_one_draft(admin_ui: Client, v1: Catalog
 def test_a_window_clerk_cannot_reach_the_catalogue_admin(url: str) -> None:
     clerk = StaffFactory(window_clerk=True)
     client = Client()
-    client.force_login(clerk.user)
+    login(client, clerk.user)
     response = client.get(url)
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
@@ -232,7 +233,7 @@ def test_a_window_clerk_cannot_reach_the_catalogue_admin(url: str) -> None:
 def test_a_window_clerk_cannot_run_the_catalogue_actions(v1: CatalogVersion) -> None:
     clerk = StaffFactory(window_clerk=True)
     client = Client()
-    client.force_login(clerk.user)
+    login(client, clerk.user)
     response = client.post(VERSIONS, {"action": "open_draft", ACTION_CHECKBOX_NAME: [str(v1.pk)]})
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))

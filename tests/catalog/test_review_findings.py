@@ -201,7 +201,7 @@ def test_enterprise_recommendations_are_the_enterprises_own(api: Client) -> None
 @pytest.fixture
 def admin_ui() -> Client:
     client = Client()
-    client.force_login(StaffFactory(platform_admin=True).user)
+    login(client, StaffFactory(platform_admin=True).user)
     return client
 
 

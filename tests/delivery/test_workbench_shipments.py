@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from tests.conftest import login
 from tests.delivery.conftest import receive
 from tests.factories import PersonFactory, StaffFactory
 from tests.portal.pages import html
@@ -25,7 +26,7 @@ MESSAGES = re.compile(r'<li class="msg msg-(\w+)">(.*?)</li>', re.S)
 
 def desk(staff: Any) -> Client:
     client = Client()
-    client.force_login(getattr(staff, "user", staff))
+    login(client, getattr(staff, "user", staff))
     return client
 
 

@@ -23,6 +23,7 @@ from django.test import modify_settings
 
 from tests.factories import PersonFactory
 from tongban.accounts.models import User
+from tongban.accounts.selectors import otp_device_for
 from tongban.cases.models import Case, CaseEvent, CaseSequence
 from tongban.cases.personal import reveal
 from tongban.cases.selectors import chain_break
@@ -189,7 +190,14 @@ def test_bench_accounts_are_made_once_and_locked_after_a_run(db: None) -> None:
     first = bench_cases.prepare(citizens=2)
     again = bench_cases.prepare(citizens=3)
     assert [c.person_id for c in again.citizens[:2]] == [c.person_id for c in first.citizens]
-    assert again.reviewer == first.reviewer
+    assert (again.reviewer.user_id, again.reviewer.staff_id, again.reviewer.username) == (
+        first.reviewer.user_id,
+        first.reviewer.staff_id,
+        first.reviewer.username,
+    )
+    # Like the password, the authenticator secret is new each run; the old one stops working.
+    assert again.reviewer.otp_key != first.reviewer.otp_key
+    assert otp_device_for(User.objects.get(pk=again.reviewer.user_id)).key == again.reviewer.otp_key
     assert User.objects.get(pk=again.reviewer.user_id).check_password(again.password)
     assert not User.objects.get(pk=again.reviewer.user_id).check_password(first.password)
     bench_cases.lock_accounts(again)

@@ -9,11 +9,20 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
+from tests.conftest import otp_device
+from tests.factories import StaffFactory
 from tongban.accounts.models import Enterprise, EnterpriseMember, Person, Staff, User
-from tongban.ops.demo import DEMO_PASSWORD, PERSONS, demo_id_number
+from tongban.ops.demo import (
+    DEMO_PASSWORD,
+    PERSONS,
+    demo_id_number,
+    demo_otp_code,
+    demo_otp_key,
+    totp_code,
+)
 from tongban.regions.models import OpeningPeriod, ServiceHall, Window
 
 pytestmark = pytest.mark.django_db
@@ -136,12 +145,35 @@ def test_demo_persons_log_in_by_id_number_and_by_phone(key_file: Path, credentia
         assert person["phone"] == spec.phone[:3] + "****" + spec.phone[-4:]
 
 
-def test_demo_staff_log_in_with_the_demo_password(key_file: Path) -> None:
+def test_demo_staff_log_in_with_the_demo_password_and_code(key_file: Path) -> None:
     _init(key_file, "--demo")
+    body = {"username": "clerk", "password": DEMO_PASSWORD}
+    response = Client().post("/api/v1/accounts/login", body, content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "otp_required"
+    code, seconds = demo_otp_code("clerk")
+    assert 0 < seconds <= 30
     response = Client().post(
-        "/api/v1/accounts/login",
-        {"username": "clerk", "password": DEMO_PASSWORD},
-        content_type="application/json",
+        "/api/v1/accounts/login", {**body, "otp_code": code}, content_type="application/json"
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.json()
     assert response.json()["staff"]["roles"] == ["window_clerk"]
+
+
+def test_demo_otp_prints_the_code_of_demo_staff_only(key_file: Path) -> None:
+    _init(key_file, "--demo")
+    out = StringIO()
+    call_command("demo", "otp", "reviewer", stdout=out, stderr=StringIO())
+    assert re.fullmatch(r"[0-9]{6}\n", out.getvalue())
+    # A staff member who set up their own authenticator: their codes are theirs alone.
+    real = StaffFactory()
+    otp_device(real.user)
+    for username in (real.user.username, "nobody"):
+        with pytest.raises(CommandError, match="not a demo staff login"):
+            call_command("demo", "otp", username, stdout=StringIO(), stderr=StringIO())
+    # Another node of the local cluster: its demo staff's code, by name.
+    out = StringIO()
+    call_command("demo", "otp", "reviewer", "--node", "510000", stdout=out, stderr=StringIO())
+    assert out.getvalue().strip() == totp_code(demo_otp_key("510000", "reviewer"))
+    with pytest.raises(CommandError, match="not a demo staff login"):
+        call_command("demo", "otp", "nobody", "--node", "510000", stdout=StringIO())

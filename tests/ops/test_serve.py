@@ -204,10 +204,10 @@ def test_metrics_are_prometheus_text_aggregated_over_the_server_processes(node: 
     assert float(healthz[0].rsplit(" ", 1)[1]) >= 2
 
 
-def test_the_admin_login_page_is_served_in_chinese(node: Node) -> None:
-    reply = node.request("/admin/login/")
+def test_the_staff_login_page_is_served_in_chinese(node: Node) -> None:
+    reply = node.request("/workbench/login/")
     assert reply.status == 200
-    assert "<title>登录 | 通办管理后台</title>" in reply.text
+    assert "工作人员登录" in reply.text
 
 
 def test_static_files_are_served_by_whitenoise(node: Node) -> None:

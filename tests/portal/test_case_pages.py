@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from tests.cases.conftest import PDF, form_for
+from tests.conftest import login
 from tests.factories import EnterpriseFactory, PersonFactory, StaffFactory
 from tests.portal.pages import form_actions, html, inputs, text
 from tongban.cases import services
@@ -218,7 +219,7 @@ def test_applying_for_an_enterprise_i_represent(
 def test_staff_apply_in_the_workbench(notary: ServiceItem) -> None:
     staff = StaffFactory(window_clerk=True)
     client = Client()
-    client.force_login(staff.user)
+    login(client, staff.user)
     response = client.get(f"/items/{notary.code}/apply/")
     assert response.status_code == 403
     assert "请使用个人账号申请；工作人员请使用工作台。" in text(response)
@@ -297,7 +298,7 @@ def test_staff_actions_cannot_be_posted_from_the_portal(
         assert "工作人员请在工作台办理。" in text(response)
     # Not even a reviewer of the deciding department acts from here.
     staff = Client()
-    staff.force_login(reviewer.user)
+    login(staff, reviewer.user)
     assert staff.post(f"{case_url(case)}actions/accept/").status_code == 403
     case.refresh_from_db()
     assert case.state == "submitted"

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from tests.cases.conftest import form_for
+from tests.conftest import login
 from tests.factories import PersonFactory, StaffFactory
 from tongban.cases import services
 from tongban.cases.models import Case
@@ -56,8 +57,7 @@ def window_clerk(db: None) -> Any:
 def desk(user: Any) -> Client:
     """A browser logged in as ``user`` (a User, or anything with one)."""
     client = Client()
-    client.force_login(getattr(user, "user", user))
-    return client
+    return login(client, getattr(user, "user", user))
 
 
 def online_case(person: Any, item: ServiceItem, *, division: str = "500000") -> Case:

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.test import Client
 
+from tests.conftest import otp_code, otp_device
 from tests.factories import PASSWORD, StaffFactory
 from tests.portal.pages import html, inputs, text
 from tests.workbench.conftest import act, desk, online_case, proxy_case
@@ -31,7 +32,8 @@ def listed(response: Any) -> list[str]:
 # Logging in ----------------------------------------------------------------------------------
 
 
-def test_staff_log_in_with_their_account(reviewer: Any) -> None:
+def test_staff_log_in_with_their_account_and_code(reviewer: Any) -> None:
+    device = otp_device(reviewer.user)
     client = Client()
     page = client.get("/workbench/login/")
     assert page.status_code == 200
@@ -41,6 +43,10 @@ def test_staff_log_in_with_their_account(reviewer: Any) -> None:
         "/workbench/login/", {"username": reviewer.user.username, "password": PASSWORD}
     )
     assert response.status_code == 302
+    assert response["Location"] == "/workbench/login/code/"
+    # The password alone logs nobody in.
+    assert client.get("/workbench/")["Location"].startswith("/workbench/login/")
+    response = client.post("/workbench/login/code/", {"otp_code": otp_code(device)})
     assert response["Location"] == "/workbench/"
     assert client.get("/workbench/").status_code == 200
     # Logged in, the login page sends them on.
@@ -56,7 +62,9 @@ def test_a_wrong_password_is_refused(reviewer: Any) -> None:
 
 
 def test_login_goes_back_to_the_page_asked_for(reviewer: Any) -> None:
-    response = Client().post(
+    device = otp_device(reviewer.user)
+    client = Client()
+    response = client.post(
         "/workbench/login/?next=/workbench/%3Fview%3Dclosed",
         {
             "username": reviewer.user.username,
@@ -64,6 +72,7 @@ def test_login_goes_back_to_the_page_asked_for(reviewer: Any) -> None:
             "next": "/workbench/?view=closed",
         },
     )
+    response = client.post(response["Location"], {"otp_code": otp_code(device)})
     assert response["Location"] == "/workbench/?view=closed"
 
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -25,6 +26,7 @@ from tongban.accounts.models import (
 )
 from tongban.core import identifiers
 from tongban.core.admin_forms import ServiceAddAdmin, ServiceAddForm
+from tongban.core.errors import DomainError
 from tongban.core.pii import pii_hash
 
 
@@ -281,3 +283,44 @@ class StaffAdmin(ServiceAddAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    actions = ["reset_authenticator", "unlock_login"]
+
+    @admin.action(description=_("Reset the authenticator (set up again at next sign-in)"))
+    def reset_authenticator(self, request: HttpRequest, queryset: QuerySet[Staff]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda staff: services.staff_otp_reset(
+                actor=request.user, user=staff.user, reason="admin"
+            ),
+            _("Authenticator reset for %(n)d staff member(s)."),
+        )
+
+    @admin.action(description=_("Unlock sign-in after failed attempts"))
+    def unlock_login(self, request: HttpRequest, queryset: QuerySet[Staff]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda staff: services.login_unlock(actor=request.user, user=staff.user),
+            _("Sign-in unlocked for %(n)d staff member(s)."),
+        )
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Staff],
+        act: Callable[[Staff], object],
+        done: Any,
+    ) -> None:
+        """Run a service per selected staff member; refusals are reported, not raised."""
+        count = 0
+        for staff in queryset.select_related("user"):
+            try:
+                act(staff)
+            except DomainError as error:
+                self.message_user(request, f"{staff}: {error.message}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, done % {"n": count}, messages.SUCCESS)

@@ -13,3 +13,20 @@ class AccountEvent(StrEnum):
     STAFF_ROLES_CHANGED = "staff.roles_changed"
     LIFE_EVENT_DECLARED = "person.life_event_declared"
     LIFE_EVENT_WITHDRAWN = "person.life_event_withdrawn"
+    # Sign-in (accounts/signin.py, accounts/signals.py).
+    LOGGED_IN = "account.logged_in"
+    LOGGED_OUT = "account.logged_out"
+    LOGIN_FAILED = "account.login_failed"
+    LOGIN_UNLOCKED = "account.login_unlocked"
+    OTP_ENROLLED = "staff.otp_enrolled"
+    OTP_RESET = "staff.otp_reset"
+    RECOVERY_CODES_ISSUED = "staff.recovery_codes_issued"
+
+
+class LoginFailure(StrEnum):
+    """Why a sign-in failed, as recorded in the audit entry."""
+
+    BAD_PASSWORD = "bad_password"  # noqa: S105 - a reason, not a password
+    BAD_CODE = "bad_code"
+    LOCKED_OUT = "locked_out"
+    NOT_ENROLLED = "not_enrolled"

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from tongban.accounts.models import Staff, StaffRole
 from tongban.accounts.selectors import staff_for_user
 from tongban.core.audit import System
@@ -64,8 +66,30 @@ def staff_scope(actor: Any, roles: Iterable[str]) -> Scope:
             getattr(actor, "is_superuser", False)
             and not Staff.objects.filter(user_id=actor.pk).exists()
         ):
+            require_second_factor(actor)
             return Scope(unrestricted=True)
         raise Forbidden()
+    require_second_factor(actor)
     if not staff.has_role(*roles):
         raise Forbidden()
     return Scope(unrestricted=False, staff=staff)
+
+
+def require_second_factor(actor: Any) -> None:
+    """A web session acts as staff only once its sign-in was confirmed with a one-time code.
+
+    ``is_verified`` is what django-otp's middleware puts on ``request.user``: only users that
+    came through the web stack have it. Commands, tasks and tests that call services with a
+    user object (or SYSTEM) have no session to confirm, and are not asked.
+    """
+    if callable(getattr(actor, "is_verified", None)) and not session_verified(actor):
+        raise Forbidden(
+            _("Confirm your sign-in with the code from your authenticator app first."),
+            code="otp_required",
+        )
+
+
+def session_verified(user: Any) -> bool:
+    """Whether a web session's sign-in was confirmed with a one-time code (django-otp)."""
+    is_verified = getattr(user, "is_verified", None)
+    return bool(callable(is_verified) and is_verified())

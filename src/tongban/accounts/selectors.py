@@ -5,8 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tongban.accounts.models import ID_NUMBER, PHONE, Enterprise, MemberRole, Person, Staff
+from tongban.accounts.models import (
+    ID_NUMBER,
+    PHONE,
+    Enterprise,
+    MemberRole,
+    Person,
+    Staff,
+    User,
+)
 from tongban.core import identifiers
 from tongban.core.errors import Forbidden, NotFound
 from tongban.core.pii import pii_hash
@@ -132,3 +142,62 @@ def person_and_enterprise(
     if enterprise is None:
         raise Forbidden(_("You do not act for this enterprise."))
     return person, enterprise
+
+
+# Sign-in ------------------------------------------------------------------------------------
+
+
+LOGIN_NAME = "login_name"  # keyed-hash purpose of typed sign-in names that look like numbers
+
+
+def otp_required_for(user: Any) -> bool:
+    """Whether this login must confirm each sign-in with a one-time code: anyone with a staff
+    record (active or not), and every admin or superuser (the Django admin, break-glass
+    accounts). Citizens sign in with their password alone."""
+    if user is None or not getattr(user, "pk", None):
+        return False
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return True
+    return Staff.objects.filter(user_id=user.pk).exists()
+
+
+def otp_device_for(user: Any) -> TOTPDevice | None:
+    """The confirmed authenticator of a login, if it has enrolled one."""
+    if user is None or not getattr(user, "pk", None):
+        return None
+    return TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).order_by("-id").first()
+
+
+def recovery_codes_left(user: Any) -> int:
+    return StaticToken.objects.filter(device__user_id=user.pk, device__confirmed=True).count()
+
+
+def login_lockout_key(*, username: str) -> str:
+    """The name failed sign-ins are counted under. ID numbers and phone numbers (citizens sign
+    in with them) become their keyed hash, so the lock-out table holds none in clear; staff
+    user names stay readable for the admin who unlocks them."""
+    name = (username or "").strip()
+    for normalize, purpose in (
+        (identifiers.normalize_id_number, ID_NUMBER),
+        (identifiers.normalize_mobile, PHONE),
+    ):
+        try:
+            return "pii:" + pii_hash(normalize(name), purpose=purpose)[:32]
+        except identifiers.InvalidIdentifier:
+            continue
+    if sum(char.isdigit() for char in name) >= 11:
+        # A mistyped ID or phone number is still personal data.
+        return "pii:" + pii_hash(name.upper(), purpose=LOGIN_NAME)[:32]
+    return name[:150]
+
+
+def login_user_for(*, username: str) -> User | None:
+    """The login a typed sign-in name belongs to (user name, ID number or phone), if any."""
+    name = (username or "").strip()
+    if not name:
+        return None
+    user = User.objects.filter(username=name).first()
+    if user is not None:
+        return user
+    person = person_find_by_id_number(id_number=name) or person_find_login_by_phone(phone=name)
+    return person.user if person is not None else None

@@ -7,15 +7,20 @@ so the API, the admin and commands cannot disagree about permissions.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tongban.accounts.events import AccountEvent
 from tongban.accounts.models import (
@@ -42,14 +47,24 @@ __all__ = [
     "enterprise_register",
     "life_event_declare",
     "life_event_withdraw",
+    "login_unlock",
     "person_register_at_window",
     "person_sign_up",
     "require_staff",
     "staff_create",
+    "staff_otp_enrol_confirm",
+    "staff_otp_enrol_start",
+    "staff_otp_install",
+    "staff_otp_reset",
+    "staff_otp_verify",
+    "staff_recovery_codes_issue",
     "staff_scope",
     "staff_set_roles",
 ]
 from tongban.accounts.selectors import (
+    login_lockout_key,
+    otp_device_for,
+    otp_required_for,
     person_find_by_id_number,
     person_for_user,
     person_is_legal_representative,
@@ -577,3 +592,221 @@ def life_event_withdraw(*, actor: Actor, kind: str) -> None:
                 target=person,
                 changes={"kind": kind},
             )
+
+
+# Staff sign-in: authenticator, recovery codes, lock-outs ------------------------------------
+
+RECOVERY_CODE = "recovery_code"  # keyed-hash purpose of recovery codes
+_TOTP_CODE = re.compile(r"[0-9]{6}")
+
+
+def _normalize_code(code: str) -> str:
+    return re.sub(r"[\s-]", "", code or "").lower()
+
+
+def _recovery_code_hash(code: str) -> str:
+    # StaticToken.token holds 16 characters: 64 bits of a keyed hash, never the code itself.
+    return pii_hash(_normalize_code(code), purpose=RECOVERY_CODE)[:16]
+
+
+def _issue_recovery_codes(user: User) -> list[str]:
+    """Replace a login's recovery codes; the new ones are returned once, in clear."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name=str(_("recovery codes")), confirmed=True)
+    codes = []
+    for _index in range(settings.TONGBAN_RECOVERY_CODE_COUNT):
+        raw = secrets.token_hex(5)  # 10 hex digits, shown as two groups of five
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    StaticToken.objects.bulk_create(
+        StaticToken(device=device, token=_recovery_code_hash(code)) for code in codes
+    )
+    return codes
+
+
+def _locked_user(user: User) -> User:
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+def staff_otp_enrol_start(*, user: User) -> TOTPDevice:
+    """The authenticator a staff member is setting up: the same one until confirmed, so that a
+    reload does not change the QR code already scanned."""
+    if not otp_required_for(user):
+        raise Forbidden(_("Only staff sign in with an authenticator."), code="otp_not_for_user")
+    with transaction.atomic():
+        _locked_user(user)
+        if otp_device_for(user) is not None:
+            raise Conflict(_("An authenticator is already set up."), code="otp_already_enrolled")
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+        if device is None:
+            device = TOTPDevice.objects.create(
+                user=user, name=str(_("authenticator app")), confirmed=False
+            )
+    return device
+
+
+def staff_otp_enrol_confirm(*, user: User, code: str) -> tuple[TOTPDevice, list[str]]:
+    """Confirm the authenticator being set up with its current code; returns the device and
+    the new recovery codes (to show once). A wrong code raises ValidationFailed."""
+    with transaction.atomic():
+        _locked_user(user)
+        if otp_device_for(user) is not None:
+            raise Conflict(_("An authenticator is already set up."), code="otp_already_enrolled")
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("-id")
+            .first()
+        )
+        if device is None:
+            raise Conflict(
+                _("Start setting up the authenticator again."), code="otp_enrolment_missing"
+            )
+        if not _TOTP_CODE.fullmatch(_normalize_code(code)) or not device.verify_token(
+            _normalize_code(code)
+        ):
+            raise ValidationFailed(
+                _("The code is wrong or has expired."),
+                code="otp_invalid",
+                fields={"otp_code": _("Enter the 6-digit code your app shows now.")},
+            )
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        codes = _issue_recovery_codes(user)
+        audit_record(
+            actor=user,
+            action=AccountEvent.OTP_ENROLLED,
+            target=user,
+            changes={"device": device.pk, "recovery_codes": len(codes)},
+        )
+    log.info(AccountEvent.OTP_ENROLLED, user_id=user.pk)
+    return device, codes
+
+
+def staff_otp_verify(*, user: User, code: str) -> TOTPDevice | StaticDevice | None:
+    """The device that accepts ``code`` for this login: its authenticator for a 6-digit code,
+    else one of its recovery codes (used up by this). None for a wrong, replayed or throttled
+    code; the caller counts that as a failed sign-in."""
+    normalized = _normalize_code(code)
+    if not normalized or len(normalized) > 32:
+        return None
+    with transaction.atomic():
+        if _TOTP_CODE.fullmatch(normalized):
+            device = (
+                TOTPDevice.objects.select_for_update()
+                .filter(user=user, confirmed=True)
+                .order_by("-id")
+                .first()
+            )
+            return device if device is not None and device.verify_token(normalized) else None
+        recovery = (
+            StaticDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        )
+        if recovery is None or not recovery.verify_token(_recovery_code_hash(normalized)):
+            return None
+    log.info("staff.recovery_code_used", user_id=user.pk)
+    return recovery
+
+
+def staff_recovery_codes_issue(*, actor: Actor, user: User) -> list[str]:
+    """New recovery codes for one's own login (the old ones stop working)."""
+    require_login(actor)
+    if isinstance(actor, System) or actor.pk != user.pk:
+        raise Forbidden(_("Only the staff member themselves can renew their recovery codes."))
+    with transaction.atomic():
+        _locked_user(user)
+        if otp_device_for(user) is None:
+            raise Conflict(_("Set up an authenticator first."), code="otp_enrolment_required")
+        codes = _issue_recovery_codes(user)
+        audit_record(
+            actor=actor,
+            action=AccountEvent.RECOVERY_CODES_ISSUED,
+            target=user,
+            changes={"recovery_codes": len(codes)},
+        )
+    log.info(AccountEvent.RECOVERY_CODES_ISSUED, user_id=user.pk)
+    return codes
+
+
+def _check_manages_login(actor: Actor, user: User) -> None:
+    """Platform admins manage every login; department admins the staff of their own department
+    and jurisdiction. Nobody resets or unlocks themselves."""
+    scope = staff_scope(actor, STAFF_MANAGERS)
+    if not isinstance(actor, System) and actor.pk == user.pk:
+        raise Forbidden(_("Ask another admin to do this for your own account."))
+    staff = Staff.objects.select_related("department", "jurisdiction").filter(user=user).first()
+    if staff is None:
+        if not scope.is_platform_admin:
+            raise Forbidden(_("Only a platform admin may do this for this account."))
+        return
+    _check_reach(scope, staff.department, staff.jurisdiction)
+
+
+def staff_otp_reset(*, actor: Actor, user: User, reason: str = "") -> int:
+    """Remove a login's authenticator and recovery codes (a lost phone, a new phone): it sets
+    up a new one at its next sign-in, and its current sessions must confirm again. Returns how
+    many devices were removed."""
+    _check_manages_login(actor, user)
+    errors = FieldErrors()
+    reason = check_text(reason, field="reason", errors=errors, max_length=200, required=False)
+    errors.raise_if_any()
+    with transaction.atomic():
+        _locked_user(user)
+        removed = TOTPDevice.objects.filter(user=user).delete()[1].get(TOTPDevice._meta.label, 0)
+        removed += (
+            StaticDevice.objects.filter(user=user).delete()[1].get(StaticDevice._meta.label, 0)
+        )
+        audit_record(
+            actor=actor,
+            action=AccountEvent.OTP_RESET,
+            target=user,
+            changes={"devices": removed, "reason": reason},
+        )
+    log.info(AccountEvent.OTP_RESET, user_id=user.pk, devices=removed)
+    return removed
+
+
+def staff_otp_install(*, actor: Actor, user: User, key_hex: str) -> TOTPDevice:
+    """Give a login an authenticator whose secret the operator holds: demo data and bench
+    accounts only, whose codes scripts compute. The node itself (SYSTEM) only."""
+    if not isinstance(actor, System):
+        raise Forbidden(_("Only the node itself installs a known authenticator."))
+    with transaction.atomic():
+        _locked_user(user)
+        device = otp_device_for(user)
+        if device is not None and device.key == key_hex:
+            return device
+        TOTPDevice.objects.filter(user=user).delete()
+        device = TOTPDevice.objects.create(
+            user=user, name=str(_("authenticator app")), key=key_hex, confirmed=True
+        )
+        audit_record(
+            actor=actor,
+            action=AccountEvent.OTP_ENROLLED,
+            target=user,
+            changes={"device": device.pk, "installed_by": "operator"},
+        )
+    return device
+
+
+def login_unlock(*, actor: Actor, user: User) -> int:
+    """Lift the lock-out of a login (every address it was tried from); returns how many
+    lock-out records were removed. Staff are unlocked by their managers, citizens by
+    platform admins."""
+    _check_manages_login(actor, user)
+    names = {login_lockout_key(username=user.get_username())}
+    person = Person.objects.filter(user=user).first()
+    if person is not None:
+        names.add(login_lockout_key(username=person.id_number))
+        if person.phone:
+            names.add(login_lockout_key(username=person.phone))
+    with transaction.atomic():
+        removed = sum(axes_reset(username=name) for name in sorted(names))
+        audit_record(
+            actor=actor,
+            action=AccountEvent.LOGIN_UNLOCKED,
+            target=user,
+            changes={"records": removed},
+        )
+    log.info(AccountEvent.LOGIN_UNLOCKED, user_id=user.pk, records=removed)
+    return removed

@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import logout
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.responses import Status
 from ninja.security import django_auth
 
-from tongban.accounts import selectors, services
+from tongban.accounts import selectors, services, signin
 from tongban.accounts.models import Enterprise, LifeEvent, Person, Staff
-from tongban.core.errors import NotAuthenticated, NotFound, UnsupportedMediaType
+from tongban.core.errors import NotFound, UnsupportedMediaType
 
 router = Router(tags=["accounts"])
 
@@ -56,6 +56,13 @@ class LookupIn(Schema):
 class LoginIn(Schema):
     username: str
     password: str
+    otp_code: str = Field(
+        "",
+        max_length=32,
+        description="Staff only: the current code of their authenticator app, or a recovery "
+        "code. Without it a staff login answers 401 `otp_required`; a staff member who has not "
+        "set up an authenticator gets 403 `otp_enrolment_required` (set it up at the workbench).",
+    )
 
 
 class EnterpriseIn(Schema):
@@ -145,11 +152,12 @@ def sign_up(request: HttpRequest, payload: SignUpIn) -> Status[Person]:
 
 @router.post("/login", response=MeOut, auth=None)
 def log_in(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
+    """Citizens: ID number or phone, and password. Staff: user name, password and `otp_code`.
+    Repeated failures (wrong codes too) lock the name at this address: 429 `account_locked`."""
     _json_only(request)
-    user = authenticate(request, username=payload.username, password=payload.password)
-    if user is None:
-        raise NotAuthenticated(_("The account or password is wrong."), code="login_failed")
-    login(request, user)
+    user = signin.api_sign_in(
+        request, username=payload.username, password=payload.password, otp_code=payload.otp_code
+    )
     return _me(user)
 
 
@@ -222,6 +230,32 @@ def set_staff_roles(request: HttpRequest, staff_id: int, payload: RolesIn) -> St
     services.staff_scope(request.user, services.STAFF_MANAGERS)
     staff = selectors.staff_get(staff_id=staff_id)
     return services.staff_set_roles(actor=request.user, staff=staff, roles=payload.roles)
+
+
+class OtpResetIn(Schema):
+    reason: str = Field("", max_length=200)
+
+
+class CountOut(Schema):
+    removed: int
+
+
+@router.post("/staff/{staff_id}/otp-reset", response=CountOut, auth=django_auth)
+def reset_staff_authenticator(request: HttpRequest, staff_id: int, payload: OtpResetIn) -> object:
+    """Remove a staff member's authenticator and recovery codes (a lost phone): they set up a
+    new one at their next sign-in. Platform admins; department admins for their own staff."""
+    services.staff_scope(request.user, services.STAFF_MANAGERS)
+    staff = selectors.staff_get(staff_id=staff_id)
+    removed = services.staff_otp_reset(actor=request.user, user=staff.user, reason=payload.reason)
+    return {"removed": removed}
+
+
+@router.post("/staff/{staff_id}/unlock", response=CountOut, auth=django_auth)
+def unlock_staff_login(request: HttpRequest, staff_id: int) -> object:
+    """Lift the lock-out after repeated failed sign-ins, before its cool-off ends."""
+    services.staff_scope(request.user, services.STAFF_MANAGERS)
+    staff = selectors.staff_get(staff_id=staff_id)
+    return {"removed": services.login_unlock(actor=request.user, user=staff.user)}
 
 
 class LifeEventIn(Schema):

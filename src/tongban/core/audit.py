@@ -15,18 +15,25 @@ def audit_record(
     *,
     actor: Any | None,
     action: str,
-    target: models.Model,
+    target: models.Model | None,
     changes: dict[str, Any] | None = None,
+    actor_label: str = "",
+    target_type: str = "",
 ) -> AuditEntry:
-    """``actor`` is a user (or None for the system, e.g. ``tongban init``)."""
+    """``actor`` is a user (or None for the system, e.g. ``tongban init``).
+
+    Something that is no stored row, e.g. a failed sign-in under a name nobody has, is recorded
+    with ``target=None`` and a ``target_type``; ``actor_label`` then says who tried (masked)
+    instead of "system".
+    """
     user = actor if actor is not None and not isinstance(actor, System) and actor.pk else None
     return AuditEntry.objects.create(
         node_code=settings.TONGBAN_NODE_CODE,
         actor=user,
-        actor_label=user.get_username() if user is not None else "system",
+        actor_label=actor_label or (user.get_username() if user is not None else "system"),
         action=action,
-        target_type=target._meta.label_lower,
-        target_id=str(target.pk),
+        target_type=target._meta.label_lower if target is not None else target_type,
+        target_id=str(target.pk) if target is not None else "",
         changes=changes or {},
     )
 

@@ -25,3 +25,16 @@ def mask_name(value: str) -> str:
     if len(value) == 2:
         return value[0] + "*"
     return value[0] + "*" * (len(value) - 2) + value[-1]
+
+
+def mask_login_name(value: str) -> str:
+    """A name someone typed to sign in, for the audit log: an ID number or phone number masked
+    as such, anything else with its first and last characters kept (``clerk`` → ``c***k``)."""
+    value = value.strip()[:64]
+    if len(value) == 18 and value[:17].isdigit():
+        return mask_id_number(value)
+    if len(value) == 11 and value.isdigit():
+        return mask_phone(value)
+    if len(value) <= 2:
+        return "*" * len(value)
+    return value[0] + "*" * (len(value) - 2) + value[-1]

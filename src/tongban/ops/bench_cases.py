@@ -68,6 +68,7 @@ from tongban.catalog.selectors import version_current
 from tongban.core import chain
 from tongban.core.audit import SYSTEM
 from tongban.core.errors import DomainError
+from tongban.ops.demo import totp_code
 from tongban.regions import codes
 
 GOAL_TRANSITIONS_PER_S = 1000.0
@@ -121,6 +122,7 @@ class Reviewer:
     user_id: int
     staff_id: int
     username: str
+    otp_key: str  # a fresh authenticator secret per run: staff sign in with its code
 
 
 @dataclass
@@ -335,7 +337,10 @@ def _reviewer(department_key: str, division: str, password: str) -> Reviewer:
         raise BenchError(
             f"{username} exists but is not an active reviewer of {department_key} in {division}"
         )
-    return Reviewer(user_id=staff.user_id, staff_id=staff.pk, username=username)
+    # A new secret each run, so the code it signs in with has never been used.
+    otp_key = secrets.token_hex(20)
+    account_services.staff_otp_install(actor=SYSTEM, user=staff.user, key_hex=otp_key)
+    return Reviewer(user_id=staff.user_id, staff_id=staff.pk, username=username, otp_key=otp_key)
 
 
 def lock_accounts(setup: Setup) -> None:
@@ -507,14 +512,13 @@ class Login:
         return f"Cookie: {self.cookie}\r\n{header}: {self.csrf}\r\n"
 
 
-def log_in(base_url: str, username: str, password: str) -> Login:
+def log_in(base_url: str, username: str, password: str, *, otp_key: str = "") -> Login:
     client = HttpClient(base_url)
+    body = {"username": username, "password": password}
+    if otp_key:
+        body["otp_code"] = totp_code(otp_key)
     try:
-        reply = client.request(
-            "POST",
-            "/api/v1/accounts/login",
-            json.dumps({"username": username, "password": password}).encode(),
-        )
+        reply = client.request("POST", "/api/v1/accounts/login", json.dumps(body).encode())
     except OSError as error:
         raise BenchError(f"cannot reach {base_url}: {error}") from None
     finally:
@@ -847,11 +851,15 @@ def plan_http(setup: Setup, base_url: str, *, concurrency: int) -> HttpPlan:
     """Log the bench accounts in, ``concurrency`` at a time (each login verifies a PBKDF2 hash,
     a quarter of a second of CPU)."""
     usernames = [c.phone for c in setup.citizens] + [setup.reviewer.username]
+    keys = {setup.reviewer.username: setup.reviewer.otp_key}
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-login") as pool:
         logins = dict(
             zip(
                 usernames,
-                pool.map(lambda name: log_in(base_url, name, setup.password), usernames),
+                pool.map(
+                    lambda name: log_in(base_url, name, setup.password, otp_key=keys.get(name, "")),
+                    usernames,
+                ),
                 strict=True,
             )
         )

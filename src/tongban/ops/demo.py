@@ -4,11 +4,15 @@ fictitious (valid check digits, invented names); never load this on a real node.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django_otp.oath import TOTP
 from stdnum.cn import ric, uscc
 
 from tongban.accounts import selectors as account_selectors
@@ -20,6 +24,10 @@ from tongban.regions.models import ServiceHall
 from tongban.regions.services import DATA_DIR, hall_create
 
 DEMO_PASSWORD = "Tongban-Demo-2026"  # noqa: S105 - documented demo credential
+# Demo staff sign in with an authenticator code too. Its secret is derived from public names,
+# like the password above, so scripts (`tongban demo flows`, the bench) and `tongban demo otp`
+# can compute the current code. Demo data only: real staff set up their own authenticator.
+DEMO_OTP_LABEL = b"tongban demo authenticator (public, demo data only)"
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,46 @@ def demo_uscc(enterprise: DemoEnterprise) -> str:
     return body + uscc.calc_check_digit(body)
 
 
+def demo_otp_key(node_code: str, username: str) -> str:
+    """The authenticator secret (hex, 20 bytes) of a demo staff login on a node."""
+    return hmac.new(DEMO_OTP_LABEL, f"{node_code}:{username}".encode(), hashlib.sha1).hexdigest()
+
+
+def demo_staff_usernames(node_code: str) -> frozenset[str]:
+    return frozenset(spec.username for spec in _STAFF.get(node_code[:2], []))
+
+
+def totp_code(key_hex: str, *, at: float | None = None, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows for this secret (30-second steps, 6 digits)."""
+    generator = TOTP(bytes.fromhex(key_hex))  # type: ignore[no-untyped-call]
+    generator.time = (time.time() if at is None else at) + 30 * steps_ahead
+    return f"{generator.token():06d}"  # type: ignore[no-untyped-call]
+
+
+def demo_otp_code(username: str, *, node: str | None = None) -> tuple[str, int]:
+    """The current code of a demo staff login and the seconds it stays valid.
+
+    On this node, only for a login whose authenticator is the demo one (real codes live only on
+    their owner's phone); for another ``node`` of the local cluster, computed for the names of
+    its demo staff (the code opens nothing but a demo authenticator)."""
+    here = node is None or node == settings.TONGBAN_NODE_CODE
+    node = settings.TONGBAN_NODE_CODE if node is None else node
+    key = demo_otp_key(node, username)
+    if here:
+        user = User.objects.filter(username=username).first()
+        device = account_selectors.otp_device_for(user) if user is not None else None
+        known = device is not None and hmac.compare_digest(device.key, key)
+    else:
+        known = username in demo_staff_usernames(node)
+    if not known:
+        raise LookupError(
+            f"{username!r} is not a demo staff login of node {node} (loaded by `tongban init "
+            "--demo`); codes of real accounts are only on their owner's phone"
+        )
+    now = time.time()
+    return totp_code(key, at=now), 30 - int(now) % 30
+
+
 @transaction.atomic
 def load_demo() -> list[str]:
     node = settings.TONGBAN_NODE_CODE
@@ -159,20 +207,28 @@ def load_demo() -> list[str]:
     summary.append(f"{halls} service halls")
     staff = 0
     for spec in _STAFF.get(node[:2], []):
-        if User.objects.filter(username=spec.username).exists():
-            continue
-        account_services.staff_create(
-            actor=SYSTEM,
-            username=spec.username,
-            password=DEMO_PASSWORD,
-            name=spec.name,
-            employee_number=spec.employee_number,
-            department_key=spec.department_key,
-            jurisdiction_code=spec.jurisdiction_code,
-            roles=spec.roles,
+        user = User.objects.filter(username=spec.username).first()
+        if user is None:
+            user = account_services.staff_create(
+                actor=SYSTEM,
+                username=spec.username,
+                password=DEMO_PASSWORD,
+                name=spec.name,
+                employee_number=spec.employee_number,
+                department_key=spec.department_key,
+                jurisdiction_code=spec.jurisdiction_code,
+                roles=spec.roles,
+            ).user
+            staff += 1
+        if account_selectors.otp_device_for(user) is not None:
+            continue  # set up already (or by its user since): leave it alone
+        account_services.staff_otp_install(
+            actor=SYSTEM, user=user, key_hex=demo_otp_key(node, spec.username)
         )
-        staff += 1
-    summary.append(f"{staff} staff logins (password {DEMO_PASSWORD})")
+    summary.append(
+        f"{staff} staff logins (password {DEMO_PASSWORD}; the authenticator code: "
+        "`tongban demo otp <username>`)"
+    )
 
     persons = {}
     created = 0

@@ -18,7 +18,9 @@ from django.views.decorators.http import require_POST
 
 from tongban.accounts import selectors as accounts
 from tongban.accounts import services as account_services
+from tongban.accounts import signin
 from tongban.accounts.models import LifeEventKind
+from tongban.accounts.selectors import otp_required_for
 from tongban.accounts.sso import client as sso_client
 from tongban.accounts.sso import provider as sso_provider
 from tongban.catalog import push
@@ -94,11 +96,27 @@ def life_events(request: HttpRequest) -> HttpResponse:
 
 
 class PortalLoginView(LoginView):
-    """Local login; on a node that signs people in through the hub, straight to the hub
-    (``?local=1`` keeps the local form, for accounts made here)."""
+    """Citizens sign in here with their password; on a node that signs people in through the
+    hub, straight to the hub (``?local=1`` keeps the form, for accounts made here). A staff
+    login (one person may be both) goes on to the code step of the staff sign-in, then back
+    where it was going."""
 
     template_name = "portal/login.html"
     redirect_authenticated_user = True
+    form_class = signin.SignInForm
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        user = form.get_user()
+        if not otp_required_for(user):
+            return super().form_valid(form)
+        return redirect(
+            signin.begin(
+                self.request,
+                user,
+                username=form.cleaned_data["username"],
+                next_url=self.get_success_url(),
+            )
+        )
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if (

@@ -5,10 +5,14 @@
 - ``DATABASE_URL``: ``postgresql://user@host:5432/name``; empty means SQLite under the data dir.
 - ``SECRET_KEY``: Django's secret; required in production.
 - ``TONGBAN_ALLOWED_HOSTS``, ``TONGBAN_LOG_FORMAT`` (console|json), ``TONGBAN_LOG_LEVEL``.
+- Staff sign-in: ``TONGBAN_STAFF_SESSION_IDLE_MINUTES`` (30), ``TONGBAN_STAFF_SESSION_MAX_HOURS``
+  (10), ``TONGBAN_LOGIN_FAILURE_LIMIT`` (5), ``TONGBAN_LOGIN_LOCKOUT_MINUTES`` (30),
+  ``TONGBAN_TRUSTED_PROXIES`` (0: the client address is REMOTE_ADDR).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -202,7 +206,61 @@ OAUTH2_PROVIDER = {
     "OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS": True,
 }
 
+# Staff sign-in security ----------------------------------------------------------------------
+# Staff (anyone with a staff record, and every admin or superuser) sign in with a password and a
+# TOTP code (django-otp), enrolling an authenticator app at their first sign-in; citizens sign in
+# with a password alone. Failed sign-ins, wrong codes included, lock the account name at the
+# address it is tried from (django-axes). Staff sessions end when idle and after a maximum. See
+# accounts/signin.py (the two-step sign-in), accounts/middleware.py (the page gate and session
+# expiry), accounts/permissions.py (staff_scope refuses an unconfirmed web session) and README
+# "Staff sign-in".
+INSTALLED_APPS += [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes, stored as keyed hashes
+    "axes",
+]
+_AUTH = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+# request.user.is_verified(), from the session.
+MIDDLEWARE.insert(_AUTH + 1, "django_otp.middleware.OTPMiddleware")
+# After OTPMiddleware and MessageMiddleware: ends idle or too-old staff sessions (with a message)
+# and sends unconfirmed staff sessions on workbench and admin pages to the code step.
+_MESSAGES = MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware")
+MIDDLEWARE.insert(_MESSAGES + 1, "tongban.accounts.middleware.StaffSessionMiddleware")
+# Last, so it sees the view's response: answers a lock-out no view answered itself.
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out name before a password
     "django.contrib.auth.backends.ModelBackend",
     "tongban.accounts.backends.IdentityBackend",
 ]
+# Idle and absolute limits of a staff session, in minutes; citizens keep SESSION_COOKIE_AGE.
+TONGBAN_STAFF_SESSION_IDLE_MINUTES = env_int("TONGBAN_STAFF_SESSION_IDLE_MINUTES", 30)
+TONGBAN_STAFF_SESSION_MAX_HOURS = env_int("TONGBAN_STAFF_SESSION_MAX_HOURS", 10)
+# How long a correct password waits for its code (or its enrolment) before starting over.
+TONGBAN_SIGNIN_PENDING_MINUTES = 10
+TONGBAN_RECOVERY_CODE_COUNT = 10
+OTP_TOTP_ISSUER = f"tongban {TONGBAN_NODE_CODE}"
+OTP_TOTP_SYNC = True  # follow a phone clock that drifts by a step
+AXES_FAILURE_LIMIT = env_int("TONGBAN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("TONGBAN_LOGIN_LOCKOUT_MINUTES", 30))
+# An account name at one address: a hall behind one NAT address is not locked out by one
+# citizen's typos, and nobody locks a clerk out from elsewhere. Codes are the second wall.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lock-out do not prolong it: "try again in 30 minutes" stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# ID numbers and phone numbers are kept as keyed hashes, never in clear (accounts/signin.py).
+AXES_USERNAME_CALLABLE = "tongban.accounts.signin.lockout_name"
+AXES_LOCKOUT_CALLABLE = "tongban.accounts.signin.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log (AuditEntry)
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_code"]
+AXES_VERBOSE = False
+# The client address: REMOTE_ADDR, unless the operator says how many proxies in front of the
+# node set X-Forwarded-For (a client could forge it otherwise and escape the lock-out).
+TONGBAN_TRUSTED_PROXIES = env_int("TONGBAN_TRUSTED_PROXIES", 0)
+if TONGBAN_TRUSTED_PROXIES:
+    AXES_IPWARE_PROXY_COUNT = TONGBAN_TRUSTED_PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]

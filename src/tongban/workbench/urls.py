@@ -1,11 +1,14 @@
 from django.urls import path
 
-from tongban.workbench import views
+from tongban.workbench import signin, views
 
 app_name = "workbench"
 urlpatterns = [
     path("", views.queue, name="queue"),
-    path("login/", views.StaffLoginView.as_view(), name="login"),
+    path("login/", signin.StaffLoginView.as_view(), name="login"),
+    path("login/code/", signin.login_code, name="login_code"),
+    path("login/enrol/", signin.login_enrol, name="login_enrol"),
+    path("login/recovery-codes/", signin.recovery_codes, name="recovery_codes"),
     path("receive/", views.receive, name="receive"),
     path("cases/<str:number>/", views.case_page, name="case"),
     path("cases/<str:number>/forward/", views.forward, name="forward"),

@@ -8,9 +8,9 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.views import LoginView, redirect_to_login
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -19,7 +19,6 @@ from django.views.decorators.http import require_POST
 
 from tongban.accounts.models import StaffRole
 from tongban.accounts.permissions import Scope, staff_scope
-from tongban.accounts.selectors import staff_for_user
 from tongban.cases import legs, selectors, services, workflow
 from tongban.cases.models import Case, CaseMode, PauseKind
 from tongban.cases.personal import reveal
@@ -51,21 +50,6 @@ DETAIL_INPUTS: dict[str, tuple[str, Any]] = {
     "kind": ("pause_kind", gettext_lazy("Special procedure")),
     "reason": ("text", gettext_lazy("Reason")),
 }
-
-
-class StaffLoginView(LoginView):
-    """Staff log in here with their user name. A citizen already logged in on the portal is
-    shown the form (to switch accounts), not sent to a workbench that would refuse them."""
-
-    template_name = "workbench/login.html"
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.user.is_authenticated and staff_for_user(request.user) is not None:
-            return redirect(self.get_success_url())
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_default_redirect_url(self) -> str:
-        return reverse("workbench:queue")
 
 
 def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -7,11 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tongban.ops import cluster, demo_cluster, demo_flows
+from tongban.ops import cluster, demo, demo_cluster, demo_flows
 
 
 class Command(BaseCommand):
-    help = "Show the demo at work (`tongban demo flows`)."
+    help = "Show the demo at work (`tongban demo flows`); demo staff codes (`tongban demo otp`)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="target", required=True)
@@ -36,9 +36,32 @@ class Command(BaseCommand):
             "--timeout", type=float, default=30.0, help="Seconds to wait for each HTTP answer."
         )
 
+        otp = sub.add_parser(
+            "otp",
+            help=(
+                "Print the current authenticator code of a demo staff login (e.g. clerk), to "
+                "sign in at the workbench. Demo logins only; never a real account's."
+            ),
+        )
+        otp.add_argument("username")
+        otp.add_argument(
+            "--node",
+            help=(
+                "The code of another node of the local cluster (e.g. 510000): its demo staff's "
+                "code, computed without opening that node's database."
+            ),
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["target"] == "flows":
             self._flows(options)
+        elif options["target"] == "otp":
+            try:
+                code, seconds = demo.demo_otp_code(options["username"], node=options["node"])
+            except LookupError as error:
+                raise CommandError(str(error)) from None
+            self.stdout.write(code)
+            self.stderr.write(f"valid for {seconds} more seconds")
 
     def _flows(self, options: dict[str, Any]) -> None:
         def report(outcome: demo_flows.Outcome) -> None:
