@@ -71,6 +71,16 @@ class Command(BaseCommand):
             commands["worker"] = [sys.executable, "-m", "tongban", "worker"]
             # Deemed acceptance and deadline alerts, hourly.
             commands["tick"] = [sys.executable, "-m", "tongban", "cases", "tick", "--every", "3600"]
+            # Appointment reminders (the day before, 2 hours before): every 5 minutes.
+            commands["appointments"] = [
+                sys.executable,
+                "-m",
+                "tongban",
+                "appointments",
+                "tick",
+                "--every",
+                "300",
+            ]
             commands["deliver"] = [sys.executable, "-m", "tongban", "exchange", "deliver"]
             # The trust list, retries and the inbox sweep: within a minute.
             commands["exchange"] = [
