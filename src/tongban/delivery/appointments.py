@@ -343,8 +343,9 @@ def appointments_day(
 
 
 def appointment_get(*, actor: Any, code: str) -> Appointment:
-    """An appointment its person, or staff covering its hall, may see; NotFound for anyone
-    else (a stranger learns nothing from a guessed code)."""
+    """An appointment its person, or staff covering its hall, may see. NotFound for other
+    people (a stranger learns nothing from a guessed code); Forbidden for staff of the wrong
+    role or place."""
     require_login(actor)
     appointment = (
         Appointment.objects.filter(code=(code or "").strip().upper())
@@ -357,13 +358,13 @@ def appointment_get(*, actor: Any, code: str) -> Appointment:
     if person is not None and appointment.person_id == person.pk:
         return appointment
     if staff_for_user(actor) is not None or getattr(actor, "is_superuser", False):
-        try:
-            _hall_scope(actor, appointment.window.hall, DAY_READERS)
-        except Forbidden:
-            pass
-        else:
-            return appointment
+        _hall_scope(actor, appointment.window.hall, DAY_READERS)  # Forbidden: wrong role/place
+        return appointment
     raise NotFound(_("No such appointment."), code="unknown_appointment")
+
+
+def local_day_of(appointment: Appointment) -> dt.date:
+    return timezone.localtime(appointment.starts_at).date()
 
 
 def can_cancel(appointment: Appointment, *, now: dt.datetime | None = None) -> bool:
@@ -437,7 +438,7 @@ def schedule_replace(
     with transaction.atomic():
         # Two managers saving at once: one after the other, each replacing the whole week.
         Window.objects.select_for_update().filter(pk=window.pk).first()
-        old = [_schedule_dict(s) for s in schedules_of(window=window)]
+        old = [schedule_dict(s) for s in schedules_of(window=window)]
         window.appointment_schedules.all().delete()
         rows = WindowSchedule.objects.bulk_create(
             WindowSchedule(
@@ -451,7 +452,7 @@ def schedule_replace(
             )
             for spec in sorted(parsed, key=lambda s: (s.weekday, s.start))
         )
-        new = [_schedule_dict(s) for s in rows]
+        new = [schedule_dict(s) for s in rows]
         if old != new:
             audit_record(
                 actor=actor,
@@ -462,7 +463,7 @@ def schedule_replace(
     return schedules_of(window=window)
 
 
-def _schedule_dict(schedule: WindowSchedule) -> dict[str, Any]:
+def schedule_dict(schedule: WindowSchedule) -> dict[str, Any]:
     return {
         "weekday": schedule.weekday,
         "start": schedule.start.strftime("%H:%M"),
@@ -473,9 +474,11 @@ def _schedule_dict(schedule: WindowSchedule) -> dict[str, Any]:
     }
 
 
-def window_close(*, actor: Any, window_id: int, day: dt.date, reason: str) -> WindowClosure:
+def window_close(
+    *, actor: Any, window_id: int, day: dt.date, reason: str
+) -> tuple[WindowClosure, list[Appointment]]:
     """Close a window for appointments on a date: its open bookings that day are cancelled
-    with the reason, and their people told."""
+    with the reason, and their people told. Returns the closure and those bookings."""
     window = window_get(window_id=window_id)
     _manage_scope(actor, window)
     errors = FieldErrors()
@@ -503,7 +506,7 @@ def window_close(*, actor: Any, window_id: int, day: dt.date, reason: str) -> Wi
             changes={"day": day.isoformat(), "reason": reason, "cancelled": len(affected)},
         )
     log.info("appointment.window_closed", window=window.pk, day=str(day), cancelled=len(affected))
-    return closure
+    return closure, affected
 
 
 def _open_on(window: Window, day: dt.date) -> list[Appointment]:

@@ -1,12 +1,20 @@
 from django.urls import path
 
-from tongban.workbench import views
+from tongban.workbench import appointment_views, views
 
 app_name = "workbench"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("login/", views.StaffLoginView.as_view(), name="login"),
     path("receive/", views.receive, name="receive"),
+    path("appointments/", appointment_views.day, name="appointments"),
+    path("appointments/book/", appointment_views.book, name="appointment_book"),
+    path("appointments/close/", appointment_views.close, name="appointment_close"),
+    path(
+        "appointments/<str:code>/<slug:action>/",
+        appointment_views.act,
+        name="appointment_act",
+    ),
     path("cases/<str:number>/", views.case_page, name="case"),
     path("cases/<str:number>/forward/", views.forward, name="forward"),
     path("cases/<str:number>/actions/<slug:action>/", views.case_action, name="case_action"),
