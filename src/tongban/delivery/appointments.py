@@ -89,7 +89,7 @@ class AppointmentEvent(StrEnum):
     NO_SHOW = "appointment.no_show"
 
 
-_PROBLEMS: dict[str, tuple[Any, dict[str, int]]] = {
+PROBLEMS: dict[str, tuple[Any, dict[str, int]]] = {
     "weekday": (_("Weekdays are numbered 1 (Monday) to 7 (Sunday)."), {}),
     "order": (_("The hours must end after they start."), {}),
     "length": (
@@ -414,7 +414,7 @@ def _parse_schedules(raw: Iterable[Mapping[str, Any]]) -> list[slots.Schedule]:
             )
     errors.raise_if_any()
     for index, problem in slots.schedule_problems(parsed).items():
-        message, values = _PROBLEMS[problem]
+        message, values = PROBLEMS[problem]
         errors.add(f"schedules.{index}", message % values if values else message)
     errors.raise_if_any()
     return parsed

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from tongban.regions.models import Window
+
 
 class ShipmentPurpose(models.TextChoices):
     ORIGINALS = "originals", _("originals from the window to the deciding department")
@@ -305,3 +307,12 @@ class AppointmentNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.appointment_id} {self.kind}"
+
+
+class AppointmentWindow(Window):
+    """A window seen from the appointments side: its weekly hours (the admin edits them here)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("window appointment hours")
+        verbose_name_plural = _("window appointment hours")
