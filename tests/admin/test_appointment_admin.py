@@ -3,26 +3,18 @@ service (bookings cancelled); bookings read-only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import time_machine
 from django.test import Client
 from django.urls import reverse
 
 from tests.admin_forms import form_data
-from tests.delivery.appointments_support import NOW, at, book, make_window
+from tests.delivery.appointments_support import NOW, at, book
 from tests.factories import PersonFactory
 from tongban.core.models import AuditEntry
 from tongban.delivery.models import Appointment, WindowClosure
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def window(db: None) -> Any:
-    with time_machine.travel(NOW, tick=False):
-        yield make_window()
 
 
 def test_hours_are_checked_and_audited(admin_ui: Client, window) -> None:

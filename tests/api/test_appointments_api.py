@@ -3,33 +3,18 @@ a 4xx status, cancelling, the desk, hours and closures by the right staff only."
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
-import time_machine
 
 from tests.conftest import login
-from tests.delivery.appointments_support import NOW, at, book, make_window
+from tests.delivery.appointments_support import at, book
 from tests.factories import PersonFactory, StaffFactory
-from tongban.catalog.models import CatalogVersion
 from tongban.core.models import AuditEntry
 from tongban.delivery.models import Appointment
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/appointments"
-
-
-@pytest.fixture
-def frozen() -> Any:
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def window(db: None, frozen: Any) -> Any:
-    CatalogVersion.objects.update(valid_from=dt.date(2026, 1, 1))
-    return make_window()
 
 
 @pytest.fixture

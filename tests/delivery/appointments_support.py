@@ -1,11 +1,18 @@
 """A test hall with one off-hours window and a week of appointment hours, frozen on a working
 Tuesday (22 Sep 2026, 10:00 in Shanghai): Mid-autumn is 25–27 Sep, a make-up working Sunday
-20 Sep, National Day 1–7 Oct, a make-up working Saturday 10 Oct."""
+20 Sep, National Day 1–7 Oct, a make-up working Saturday 10 Oct.
+
+The fixtures ``frozen`` and ``window`` are registered for every test directory in
+tests/conftest.py (``pytest_plugins``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
+import time_machine
 
 from tongban.core.audit import SYSTEM
 from tongban.delivery import appointments
@@ -99,3 +106,20 @@ def book(actor: Any, window: Window, starts_at: dt.datetime, **kwargs: Any) -> A
         purpose=kwargs.pop("purpose", "assisted"),
         **kwargs,
     )
+
+
+@pytest.fixture
+def frozen() -> Iterator[Any]:
+    """The clock at NOW; tests move it with ``frozen.move_to(...)``."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def window(db: None, frozen: Any) -> Window:
+    """Window A01 of a 渝中区 (500103) hall serving 重庆市人社局, with a week of hours."""
+    from tongban.catalog.models import CatalogVersion
+
+    # The catalogue in force on the frozen date (named items are looked up in it).
+    CatalogVersion.objects.update(valid_from=dt.date(2026, 1, 1))
+    return make_window()

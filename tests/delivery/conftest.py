@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -93,28 +92,3 @@ def decided(
 ) -> Case:
     """A PROXY case without originals to post, approved by 重庆市司法局."""
     return decide(reviewer, approver, forward(window_clerk, receive(window_clerk, citizen, item)))
-
-
-# Appointments -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def frozen() -> Any:
-    """22 Sep 2026, 10:00 in Shanghai: a working Tuesday (see appointments_support)."""
-    import time_machine
-
-    from tests.delivery.appointments_support import NOW
-
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def window(db: None, frozen: Any) -> Any:
-    """Window A01 of a 渝中区 (500103) hall serving 重庆市人社局, with a week of hours."""
-    from tests.delivery.appointments_support import make_window
-    from tongban.catalog.models import CatalogVersion
-
-    # The catalogue in force on the frozen date (named items are looked up in it).
-    CatalogVersion.objects.update(valid_from=dt.date(2026, 1, 1))
-    return make_window()

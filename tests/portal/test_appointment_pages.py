@@ -9,19 +9,13 @@ import pytest
 import time_machine
 
 from tests.conftest import login
-from tests.delivery.appointments_support import NOW, at, book, make_window
+from tests.delivery.appointments_support import NOW, at, book
 from tests.factories import PersonFactory, StaffFactory
 from tongban.delivery.models import Appointment
 
 pytestmark = pytest.mark.django_db
 BOOK = "/appointments/book/"
 MINE = "/me/appointments/"
-
-
-@pytest.fixture
-def window(db: None) -> Any:
-    with time_machine.travel(NOW, tick=False):
-        yield make_window()
 
 
 @pytest.fixture

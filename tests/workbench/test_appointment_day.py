@@ -6,26 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import time_machine
 
-from tests.delivery.appointments_support import NOW, at, book, make_window
+from tests.delivery.appointments_support import at, book
 from tests.factories import PersonFactory, StaffFactory
 from tests.workbench.conftest import desk
 from tongban.delivery.models import Appointment, AppointmentNotice
 
 pytestmark = pytest.mark.django_db
 PAGE = "/workbench/appointments/"
-
-
-@pytest.fixture
-def frozen() -> Any:
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def window(db: None, frozen: Any) -> Any:
-    return make_window()
 
 
 @pytest.fixture
