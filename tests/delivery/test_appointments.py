@@ -381,3 +381,19 @@ def test_a_calendar_gap_is_a_clear_refusal(window, citizen) -> None:
             book(citizen, window, dt.datetime(2099, 1, 5, 9, tzinfo=SHANGHAI))
         assert gap.value.code == "calendar_gap"
         assert svc.booking_days(window=window) == []
+
+
+def test_closing_the_rest_of_today_leaves_the_mornings_bookings(window, frozen) -> None:
+    frozen.move_to(at(22, 8))
+    morning = book(PersonFactory(with_login=True), window, at(22, 9))
+    frozen.move_to(at(22, 10))
+    lunch = book(PersonFactory(with_login=True), window, at(22, 12))
+    _closure, cancelled = svc.window_close(
+        actor=StaffFactory(platform_admin=True).user,
+        window_id=window.pk,
+        day=dt.date(2026, 9, 22),
+        reason="临时停电",
+    )
+    assert [a.code for a in cancelled] == [lunch.code]
+    morning.refresh_from_db()
+    assert morning.state == "booked"  # the clerk records whether they came

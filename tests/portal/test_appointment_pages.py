@@ -104,3 +104,21 @@ def test_staff_without_a_desk_role_cannot_book(client, window) -> None:
     assert response.status_code == 400
     assert 'class="msg msg-error"' in response.content.decode()
     assert not Appointment.objects.exists()
+
+
+def test_the_guide_leads_to_booking_with_its_item(client, window, person) -> None:
+    from tongban.catalog.models import ServiceItem
+    from tongban.catalog.selectors import version_current
+
+    item = ServiceItem.objects.filter(
+        version=version_current(), implementations__department__key="cq-hrss"
+    ).first()
+    guide = client.get(f"/items/{item.code}/").content.decode()
+    assert f"/appointments/book/?item={item.code}" in guide
+    login(client, person.user)
+    page = client.get(BOOK, {"item": item.code, "hall": "appt-hall"}).content.decode()
+    assert f"window={window.pk}&amp;item={item.code}" in page
+    page = client.get(
+        BOOK, {"item": item.code, "hall": "appt-hall", "window": window.pk, "day": "2026-09-23"}
+    ).content.decode()
+    assert f'name="item_code" value="{item.code}"' in page

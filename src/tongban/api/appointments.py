@@ -271,7 +271,7 @@ def book(request: HttpRequest, payload: BookIn) -> Status[dict[str, Any]]:
 
 @router.get("/mine", response=list[AppointmentOut], auth=django_auth)
 def mine(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_appointment(a) for a in svc.appointments_of_person(actor=request.user)[:100]]
+    return [_appointment(a) for a in svc.appointments_of_person(actor=request.user)]
 
 
 @router.get("/notices", response=list[NoticeOut], auth=django_auth)

@@ -286,17 +286,18 @@ def booking_days(*, window: Window) -> list[DayView]:
     return days
 
 
-def appointments_of_person(*, actor: Any) -> QuerySet[Appointment]:
-    """The actor's own appointments, the coming ones first, then the past ones."""
+def appointments_of_person(*, actor: Any, limit: int = 100) -> list[Appointment]:
+    """The actor's own appointments: the open ones still ahead, soonest first; then the rest
+    (past, attended, cancelled), latest first."""
     require_login(actor)
     person = person_for_user(actor)
     if person is None:
-        return Appointment.objects.none()
-    return (
-        Appointment.objects.filter(person=person)
-        .select_related("window__hall")
-        .order_by("-starts_at", "-id")
-    )
+        return []
+    mine = Appointment.objects.filter(person=person).select_related("window__hall", "person")
+    ahead = Q(state__in=OPEN_STATES, ends_at__gt=timezone.now())
+    coming = list(mine.filter(ahead).order_by("starts_at", "id")[:limit])
+    rest = list(mine.exclude(ahead).order_by("-starts_at", "-id")[: max(0, limit - len(coming))])
+    return coming + rest
 
 
 def notices_of(*, actor: Any, limit: int = 20) -> list[AppointmentNotice]:
@@ -516,7 +517,8 @@ def _open_on(window: Window, day: dt.date) -> list[Appointment]:
         .filter(
             window=window,
             state__in=OPEN_STATES,
-            starts_at__gte=start,
+            # Closing for the rest of today leaves the morning's bookings to the clerk.
+            starts_at__gte=max(start, timezone.now()),
             starts_at__lt=start + dt.timedelta(days=1),
         )
         .order_by("starts_at", "id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -50,6 +51,9 @@ def book(request: HttpRequest) -> HttpResponse:
             "item_code": request.POST.get("item_code", request.GET.get("item", "")),
         },
     }
+    # A service item chosen on its guide page travels along the steps.
+    item = context["chosen"]["item_code"][:64]
+    context["carry"] = urlencode({"item": item}) if item else ""
     hall_key = request.GET.get("hall") or ""
     hall = next((h for h in context["halls"] if h.key == hall_key), None)
     context["hall"] = hall
@@ -99,7 +103,7 @@ def book(request: HttpRequest) -> HttpResponse:
 def mine(request: HttpRequest) -> HttpResponse:
     rows = [
         {"appointment": a, "can_cancel": svc.can_cancel(a), "place": svc.place_of(a)}
-        for a in svc.appointments_of_person(actor=request.user)[:50]
+        for a in svc.appointments_of_person(actor=request.user, limit=50)
     ]
     return render(
         request,
