@@ -106,3 +106,16 @@ def test_concurrent_workers_send_each_reminder_once(window, frozen) -> None:
     assert sum(counts) == len(booked)
     for appointment in booked:
         assert len(reminders(appointment)) == 1
+
+
+def test_the_nodes_tick_runs_case_work_and_reminders_in_one_process(
+    window, citizen, frozen
+) -> None:
+    book(citizen, window, at(24, 9))
+    frozen.move_to(at(23, 9, 5))
+    out = StringIO()
+    call_command("tick", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "deemed accepted: 0; new alerts: 0",
+        "reminders sent: 1",
+    ]
