@@ -9,6 +9,10 @@ from django.utils import translation
 
 from tests import factories
 
+# Appointment fixtures (``frozen``, ``window``) for the delivery, api, portal, workbench and admin
+# tests alike.
+pytest_plugins = ["tests.delivery.appointments_support"]
+
 
 def load_reference_data() -> None:
     """What `tongban init` loads on every node: divisions, departments and the catalogue."""

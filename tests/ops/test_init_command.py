@@ -111,7 +111,7 @@ def test_init_demo_twice_creates_nothing_new(key_file: Path) -> None:
     output = _init(key_file, "--demo")
     assert _counts() == before
     lines = _demo_lines(output)
-    assert [re.match(r"\d+", line).group() for line in lines] == ["0", "0", "0", "0"]  # type: ignore[union-attr]
+    assert [re.match(r"\d+", line).group() for line in lines] == ["0", "0", "0", "0", "0"]  # type: ignore[union-attr]
 
 
 @override_settings(TONGBAN_NODE_CODE="510000")
@@ -177,3 +177,27 @@ def test_demo_otp_prints_the_code_of_demo_staff_only(key_file: Path) -> None:
     assert out.getvalue().strip() == totp_code(demo_otp_key("510000", "reviewer"))
     with pytest.raises(CommandError, match="not a demo staff login"):
         call_command("demo", "otp", "nobody", "--node", "510000", stdout=StringIO())
+
+
+def test_the_demo_has_off_hours_appointment_hours_and_two_bookings(key_file: Path) -> None:
+    import datetime as dt
+
+    import time_machine
+
+    from tongban.delivery.models import Appointment, WindowSchedule
+
+    monday = dt.datetime(2026, 11, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with time_machine.travel(monday, tick=False):
+        lines = _demo_lines(_init(key_file, "--demo"))
+    assert lines[4] == "4 windows with appointment hours; 2 demo appointments"
+    kinds = set(WindowSchedule.objects.values_list("kind", flat=True))
+    assert kinds == {"regular", "lunchtime", "evening", "weekend"}
+    # The help window of 渝中区 serves no off-hours: regular hours only.
+    yuzhong_help = WindowSchedule.objects.filter(
+        window__hall__key="cq-yuzhong-hall", window__number="03"
+    )
+    assert set(yuzhong_help.values_list("kind", flat=True)) == {"regular"}
+    booked = {
+        a.person.name: (a.kind, a.purpose) for a in Appointment.objects.select_related("person")
+    }
+    assert booked == {"张三": ("lunchtime", "assisted"), "王芳": ("weekend", "identity")}

@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -19,8 +20,10 @@ from tongban.accounts import selectors as account_selectors
 from tongban.accounts import services as account_services
 from tongban.accounts.models import Enterprise, MemberRole, StaffRole, User
 from tongban.core.audit import SYSTEM
+from tongban.delivery import appointments
+from tongban.delivery.models import Appointment, ScheduleKind
 from tongban.regions import codes
-from tongban.regions.models import ServiceHall
+from tongban.regions.models import PeriodKind, ServiceHall, Window, WindowKind
 from tongban.regions.services import DATA_DIR, hall_create
 
 DEMO_PASSWORD = "Tongban-Demo-2026"  # noqa: S105 - documented demo credential
@@ -273,6 +276,8 @@ def load_demo() -> list[str]:
                 role=MemberRole.AUTHORISED_HANDLER,
             )
     summary.append(f"{created} enterprises")
+    hours, booked = _load_appointments(node, persons)
+    summary.append(f"{hours} windows with appointment hours; {booked} demo appointments")
     return summary
 
 
@@ -287,3 +292,76 @@ def _load_halls(node: str) -> int:
         hall_create(actor=SYSTEM, **{key: value for key, value in record.items()})
         created += 1
     return created
+
+
+# Appointment hours and a few bookings ------------------------------------------------------
+
+# Windows that take appointments in the demo: the cross-province and the assisted-service ones.
+_APPOINTMENT_WINDOWS = (WindowKind.CROSS_PROVINCE, WindowKind.HELP)
+# A demo person books a lunchtime (错时) slot, another a Saturday morning.
+_DEMO_BOOKINGS = (
+    ("张三", ScheduleKind.LUNCHTIME, "assisted"),
+    ("王芳", ScheduleKind.WEEKEND, "identity"),
+)
+
+
+def _schedule_kind(period_kind: str, weekday: int) -> str:
+    if period_kind == PeriodKind.REGULAR:
+        return ScheduleKind.REGULAR
+    if weekday >= 6:
+        return ScheduleKind.WEEKEND
+    return ScheduleKind.EVENING if period_kind == PeriodKind.EXTENDED else ScheduleKind.LUNCHTIME
+
+
+def _load_appointments(node: str, persons: dict[str, tuple[Any, str]]) -> tuple[int, int]:
+    """Appointment hours from each demo hall's opening periods (off-hours ones only for
+    windows that serve off-hours), then the demo bookings on the first free days."""
+    windows = [
+        window
+        for window in Window.objects.filter(kind__in=_APPOINTMENT_WINDOWS, active=True)
+        .select_related("hall")
+        .prefetch_related("hall__opening_periods")
+        if codes.contains(node, window.hall.division_id)
+        and not window.appointment_schedules.exists()
+    ]
+    for window in windows:
+        rows = [
+            {
+                "weekday": period.weekday,
+                "start": period.start,
+                "end": period.end,
+                "slot_minutes": 30,
+                # Off-hours slots are staffed by one clerk; regular hours by two.
+                "capacity": 2 if period.kind == PeriodKind.REGULAR else 1,
+                "kind": _schedule_kind(period.kind, period.weekday),
+            }
+            for period in window.hall.opening_periods.all()
+            if window.off_hours or period.kind == PeriodKind.REGULAR
+        ]
+        appointments.schedule_replace(actor=SYSTEM, window_id=window.pk, schedules=rows)
+    booked = 0
+    for name, kind, purpose in _DEMO_BOOKINGS:
+        person, _id_number = persons.get(name, (None, ""))
+        if person is None or Appointment.objects.filter(person=person).exists():
+            continue
+        slot = _first_free(kind)
+        if slot is None:
+            continue
+        window, starts_at = slot
+        appointments.appointment_book(
+            actor=person.user, window_id=window.pk, starts_at=starts_at, purpose=purpose
+        )
+        booked += 1
+    return len(windows), booked
+
+
+def _first_free(kind: str) -> tuple[Window, Any] | None:
+    for hall in appointments.halls_for_booking():
+        for window in appointments.windows_for_booking(hall=hall):
+            for day in appointments.booking_days(window=window):
+                if kind not in day.kinds:
+                    continue
+                for slot in appointments.window_slots(window=window, day=day.day):
+                    if slot.kind == kind and slot.bookable and slot.remaining:
+                        return window, slot.starts_at
+    return None

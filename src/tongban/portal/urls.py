@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tongban.portal import case_views, views
+from tongban.portal import appointment_views, case_views, views
 
 app_name = "portal"
 urlpatterns = [
@@ -14,6 +14,13 @@ urlpatterns = [
     path("me/life-events/", views.life_events, name="life_events"),
     path("items/<str:code>/apply/", case_views.apply, name="apply"),
     path("me/cases/", case_views.my_cases, name="my_cases"),
+    path("appointments/book/", appointment_views.book, name="book_appointment"),
+    path("me/appointments/", appointment_views.mine, name="my_appointments"),
+    path(
+        "me/appointments/<str:code>/cancel/",
+        appointment_views.cancel,
+        name="cancel_appointment",
+    ),
     path("cases/<str:number>/", case_views.case_page, name="case"),
     path("cases/<str:number>/actions/<slug:action>/", case_views.case_action, name="case_action"),
     path("cases/<str:number>/materials/", case_views.case_upload, name="case_upload"),

@@ -57,6 +57,14 @@ TONGBAN_OUTBOX_LEASE_SECONDS = env_int("TONGBAN_OUTBOX_LEASE_SECONDS", 100)
 # outbox as messages are committed (woken by NOTIFY on PostgreSQL, polling SQLite), instead
 # of a task per message for the worker.
 TONGBAN_OUTBOX_DELIVERER = env_str("TONGBAN_OUTBOX_DELIVERER", "") == "1"
+# Appointments at windows (delivery/appointments.py): how many days ahead a person may book,
+# how many open bookings one person may hold, and who tells people about them (dotted paths
+# of delivery.notifiers.Notifier classes, e.g. an SMS gateway's next to the recording one).
+TONGBAN_APPOINTMENT_HORIZON_DAYS = env_int("TONGBAN_APPOINTMENT_HORIZON_DAYS", 14)
+TONGBAN_APPOINTMENT_MAX_OPEN = env_int("TONGBAN_APPOINTMENT_MAX_OPEN", 3)
+TONGBAN_APPOINTMENT_NOTIFIERS = env_list(
+    "TONGBAN_APPOINTMENT_NOTIFIERS", ["tongban.delivery.notifiers.RecordingNotifier"]
+)
 
 SECRET_KEY = env_str("SECRET_KEY")
 DEBUG = False

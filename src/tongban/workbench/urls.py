@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tongban.workbench import signin, views
+from tongban.workbench import appointment_views, signin, views
 
 app_name = "workbench"
 urlpatterns = [
@@ -10,6 +10,14 @@ urlpatterns = [
     path("login/enrol/", signin.login_enrol, name="login_enrol"),
     path("login/recovery-codes/", signin.recovery_codes, name="recovery_codes"),
     path("receive/", views.receive, name="receive"),
+    path("appointments/", appointment_views.day, name="appointments"),
+    path("appointments/book/", appointment_views.book, name="appointment_book"),
+    path("appointments/close/", appointment_views.close, name="appointment_close"),
+    path(
+        "appointments/<str:code>/<slug:action>/",
+        appointment_views.act,
+        name="appointment_act",
+    ),
     path("cases/<str:number>/", views.case_page, name="case"),
     path("cases/<str:number>/forward/", views.forward, name="forward"),
     path("cases/<str:number>/actions/<slug:action>/", views.case_action, name="case_action"),

@@ -6,56 +6,162 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cases', '0005_originals_received'),
-        ('regions', '0001_initial'),
+        ("cases", "0005_originals_received"),
+        ("regions", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Shipment',
+            name="Shipment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('originals', 'originals from the window to the deciding department'), ('result', 'the result to the applicant or the window')], max_length=16, verbose_name='purpose')),
-                ('carrier', models.CharField(max_length=32, verbose_name='carrier')),
-                ('tracking_number', models.CharField(max_length=40, verbose_name='tracking number')),
-                ('state', models.CharField(choices=[('created', 'created'), ('picked_up', 'picked up'), ('in_transit', 'in transit'), ('delivered', 'delivered'), ('returned', 'returned'), ('lost', 'lost')], default='created', max_length=16, verbose_name='state')),
-                ('delivered_at', models.DateTimeField(blank=True, null=True, verbose_name='delivered')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shipments', to='cases.case', verbose_name='case')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('from_division', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='regions.division', verbose_name='from')),
-                ('to_division', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='regions.division', verbose_name='to')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("originals", "originals from the window to the deciding department"),
+                            ("result", "the result to the applicant or the window"),
+                        ],
+                        max_length=16,
+                        verbose_name="purpose",
+                    ),
+                ),
+                ("carrier", models.CharField(max_length=32, verbose_name="carrier")),
+                (
+                    "tracking_number",
+                    models.CharField(max_length=40, verbose_name="tracking number"),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("created", "created"),
+                            ("picked_up", "picked up"),
+                            ("in_transit", "in transit"),
+                            ("delivered", "delivered"),
+                            ("returned", "returned"),
+                            ("lost", "lost"),
+                        ],
+                        default="created",
+                        max_length=16,
+                        verbose_name="state",
+                    ),
+                ),
+                (
+                    "delivered_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="delivered"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="shipments",
+                        to="cases.case",
+                        verbose_name="case",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "from_division",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="regions.division",
+                        verbose_name="from",
+                    ),
+                ),
+                (
+                    "to_division",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="regions.division",
+                        verbose_name="to",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'shipment',
-                'verbose_name_plural': 'shipments',
-                'ordering': ['case_id', 'created_at', 'id'],
+                "verbose_name": "shipment",
+                "verbose_name_plural": "shipments",
+                "ordering": ["case_id", "created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ShipmentEvent',
+            name="ShipmentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('created', 'created'), ('picked_up', 'picked up'), ('in_transit', 'in transit'), ('delivered', 'delivered'), ('returned', 'returned'), ('lost', 'lost')], max_length=16, verbose_name='state')),
-                ('at', models.DateTimeField(verbose_name='time')),
-                ('note', models.CharField(blank=True, max_length=255, verbose_name='note')),
-                ('recorded_at', models.DateTimeField(auto_now_add=True, verbose_name='recorded')),
-                ('recorded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='recorded by')),
-                ('shipment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='delivery.shipment', verbose_name='shipment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("created", "created"),
+                            ("picked_up", "picked up"),
+                            ("in_transit", "in transit"),
+                            ("delivered", "delivered"),
+                            ("returned", "returned"),
+                            ("lost", "lost"),
+                        ],
+                        max_length=16,
+                        verbose_name="state",
+                    ),
+                ),
+                ("at", models.DateTimeField(verbose_name="time")),
+                ("note", models.CharField(blank=True, max_length=255, verbose_name="note")),
+                ("recorded_at", models.DateTimeField(auto_now_add=True, verbose_name="recorded")),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="recorded by",
+                    ),
+                ),
+                (
+                    "shipment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="delivery.shipment",
+                        verbose_name="shipment",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'shipment event',
-                'verbose_name_plural': 'shipment events',
-                'ordering': ['shipment_id', 'at', 'id'],
+                "verbose_name": "shipment event",
+                "verbose_name_plural": "shipment events",
+                "ordering": ["shipment_id", "at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='shipment',
-            constraint=models.UniqueConstraint(fields=('carrier', 'tracking_number'), name='shipment_tracking_unique'),
+            model_name="shipment",
+            constraint=models.UniqueConstraint(
+                fields=("carrier", "tracking_number"), name="shipment_tracking_unique"
+            ),
         ),
     ]

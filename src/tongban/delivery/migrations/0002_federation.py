@@ -11,27 +11,30 @@ def give_every_shipment_an_id(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('delivery', '0001_initial'),
+        ("delivery", "0001_initial"),
     ]
 
     operations = [
         # Existing parcels each get their own id before the column becomes unique.
         migrations.AddField(
-            model_name='shipment',
-            name='uid',
-            field=models.UUIDField(null=True, verbose_name='shipment id (all nodes)'),
+            model_name="shipment",
+            name="uid",
+            field=models.UUIDField(null=True, verbose_name="shipment id (all nodes)"),
         ),
         migrations.RunPython(give_every_shipment_an_id, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='shipment',
-            name='uid',
-            field=models.UUIDField(default=uuid.uuid4, unique=True, verbose_name='shipment id (all nodes)'),
+            model_name="shipment",
+            name="uid",
+            field=models.UUIDField(
+                default=uuid.uuid4, unique=True, verbose_name="shipment id (all nodes)"
+            ),
         ),
         migrations.AddField(
-            model_name='shipmentevent',
-            name='recorded_elsewhere',
-            field=models.CharField(blank=True, max_length=150, verbose_name='recorded at another node by'),
+            model_name="shipmentevent",
+            name="recorded_elsewhere",
+            field=models.CharField(
+                blank=True, max_length=150, verbose_name="recorded at another node by"
+            ),
         ),
     ]

@@ -69,8 +69,9 @@ class Command(BaseCommand):
         }
         if not options["no_worker"]:
             commands["worker"] = [sys.executable, "-m", "tongban", "worker"]
-            # Deemed acceptance and deadline alerts, hourly.
-            commands["tick"] = [sys.executable, "-m", "tongban", "cases", "tick", "--every", "3600"]
+            # Appointment reminders every 5 minutes; deemed acceptance and deadline alerts
+            # hourly (one process for both).
+            commands["tick"] = [sys.executable, "-m", "tongban", "tick", "--every", "300"]
             commands["deliver"] = [sys.executable, "-m", "tongban", "exchange", "deliver"]
             # The trust list, retries and the inbox sweep: within a minute.
             commands["exchange"] = [
