@@ -24,6 +24,16 @@ def person_find_by_id_number(*, id_number: str) -> Person | None:
     )
 
 
+def person_matching(*, id_number: str, name: str) -> Person | None:
+    """The registered person with exactly this ID number and name, else None, whichever part
+    failed: what a citizen may ask (naming someone to authorise) without learning who else is
+    registered or under which name."""
+    person = person_find_by_id_number(id_number=id_number)
+    if person is None or person.name != " ".join((name or "").split()):
+        return None
+    return person
+
+
 def person_find_login_by_phone(*, phone: str) -> Person | None:
     try:
         normalized = identifiers.normalize_mobile(phone)

@@ -12,9 +12,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts.permissions import staff_scope
-from tongban.accounts.selectors import person_for_user
+from tongban.accounts.selectors import person_for_user, staff_for_user
 from tongban.cases import workflow
-from tongban.cases.models import CalendarEntry, Case, CaseEvent
+from tongban.cases.models import (
+    AgentAuthorisation,
+    AuthorisationState,
+    CalendarEntry,
+    Case,
+    CaseEvent,
+)
 from tongban.cases.personal import reveal
 from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
 from tongban.core import chain
@@ -41,14 +47,22 @@ STAFF_ROLES = (
 
 
 def _applicant_q(actor: Any) -> Q:
+    """The applicant's side: the applicant, the current members of the applicant enterprise
+    (a removed handler sees nothing more), and the agent of a case's authorisation. The agent
+    keeps seeing the cases they filed after the authorisation ends, as the copy of an
+    application one handed in; acting on them is refused (services.acts_for_applicant)."""
+    mine = Q(pk__in=[])
     person = person_for_user(actor)
-    if person is None:
-        return Q(pk__in=[])
-    return (
-        Q(applicant_person=person)
-        | Q(agent=person)
-        | Q(applicant_enterprise__members__person=person)
-    )
+    if person is not None:
+        mine = (
+            Q(applicant_person=person)
+            | Q(applicant_enterprise__members__person=person)
+            | Q(authorisation__agent_person=person)
+        )
+    staff = staff_for_user(actor)
+    if staff is not None:
+        mine |= Q(authorisation__agent_staff=staff)
+    return mine
 
 
 def cases_of_applicant(*, actor: Any) -> QuerySet[Case]:
@@ -471,3 +485,77 @@ def case_sharing(case: Case) -> Sharing | None:
         pending_files=transfers.count("pending"),
         failed_files=transfers.count("failed"),
     )
+
+
+# Agent authorisations -----------------------------------------------------------------------
+
+
+def _authorisations() -> QuerySet[AgentAuthorisation]:
+    return AgentAuthorisation.objects.select_related(
+        "principal", "agent_person", "agent_staff__department"
+    ).order_by("-created_at", "-id")
+
+
+def authorisations_given(*, actor: Any) -> QuerySet[AgentAuthorisation]:
+    """The authorisations the logged-in person gave (newest first)."""
+    person = person_for_user(actor)
+    if person is None:
+        return AgentAuthorisation.objects.none()
+    return _authorisations().filter(principal=person)
+
+
+def authorisations_received(*, actor: Any) -> QuerySet[AgentAuthorisation]:
+    """The authorisations the actor holds as agent: as a person, or as a staff helper."""
+    person = person_for_user(actor)
+    staff = staff_for_user(actor)
+    query = Q(pk__in=[])
+    if person is not None:
+        query |= Q(agent_person=person)
+    if staff is not None:
+        query |= Q(agent_staff=staff)
+    return _authorisations().filter(query)
+
+
+def authorisations_usable(*, actor: Any, item_code: str) -> list[AgentAuthorisation]:
+    """The actor's authorisations in force today that cover the item (the apply page's
+    "on behalf of" choices)."""
+    today = timezone.localdate()
+    return [
+        authorisation
+        for authorisation in authorisations_received(actor=actor).filter(
+            state=AuthorisationState.ACTIVE, valid_from__lte=today, valid_until__gte=today
+        )
+        if authorisation.covers(item_code)
+    ]
+
+
+def authorisations_of_person(*, actor: Any, person: Any) -> QuerySet[AgentAuthorisation]:
+    """For a window clerk: the authorisations a person gave or holds (to revoke one at their
+    request)."""
+    staff_scope(actor, ("window_clerk", "platform_admin"))
+    return _authorisations().filter(Q(principal=person) | Q(agent_person=person))
+
+
+def authorisation_get(*, actor: Any, authorisation_id: int) -> AgentAuthorisation:
+    """One authorisation, for its principal, its agent or a window clerk; 404 for anyone else."""
+    authorisation = _authorisations().filter(pk=authorisation_id).first()
+    if authorisation is not None:
+        person = person_for_user(actor)
+        staff = staff_for_user(actor)
+        if (
+            person is not None
+            and person.pk in (authorisation.principal_id, authorisation.agent_person_id)
+        ) or (staff is not None and staff.pk == authorisation.agent_staff_id):
+            return authorisation
+        try:
+            staff_scope(actor, ("window_clerk", "platform_admin"))
+        except DomainError:
+            pass
+        else:
+            return authorisation
+    raise NotFound(_("No authorisation has this id."), code="authorisation_not_found")
+
+
+def authorisation_view(authorisation: AgentAuthorisation, *, today: dt.date | None = None) -> str:
+    """The state as it reads today: active, revoked or expired."""
+    return authorisation.state_on(today or timezone.localdate())

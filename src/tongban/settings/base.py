@@ -169,3 +169,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "tongban.accounts.backends.IdentityBackend",
 ]
+
+# Real-name verification methods (accounts/verification.py), by dotted path: in-person
+# verification at a window ships; a face-verification provider is added here by a deployment.
+TONGBAN_VERIFICATION_METHODS = env_list(
+    "TONGBAN_VERIFICATION_METHODS", ["tongban.accounts.verification.InPersonVerification"]
+)
