@@ -142,3 +142,17 @@ def person_and_enterprise(
     if enterprise is None:
         raise Forbidden(_("You do not act for this enterprise."))
     return person, enterprise
+
+
+def enterprise_members(*, actor: Any, enterprise: Enterprise) -> list[Any]:
+    """The members of an enterprise, for its own members and for window staff."""
+    from tongban.accounts.permissions import staff_scope
+
+    person = person_for_user(actor)
+    if person is None or not enterprise.members.filter(person=person).exists():
+        staff_scope(actor, ("window_clerk", "platform_admin"))  # Forbidden for anyone else
+    return list(enterprise.members.select_related("person").order_by("role", "granted_at", "pk"))
+
+
+def verifications_of(*, person: Person) -> list[Any]:
+    return list(person.verifications.order_by("-created_at", "-id"))

@@ -779,11 +779,10 @@ def person_verification_start(*, actor: Actor, method_key: str) -> verification.
     return method.start(person=person, state=state)
 
 
-def person_verification_complete(
-    *, method_key: str, payload: Mapping[str, Any]
-) -> VerificationRecord | None:
+def person_verification_complete(*, method_key: str, payload: Mapping[str, Any]) -> str:
     """A provider's callback: the method checks the provider's signature, this node checks its
-    own token (which person, which method, not expired) and raises the level once per verdict."""
+    own token (which person, which method, not expired) and raises the level once per verdict.
+    Returns "raised", "unchanged" (the level already was as high) or "failed" (not verified)."""
     method = verification.method_get(method_key)
     if not method.online:
         raise Conflict(
@@ -813,13 +812,14 @@ def person_verification_complete(
             changes={"method": method.key, "reference": verdict.reference},
         )
         log.info(AccountEvent.PERSON_VERIFICATION_FAILED, person_id=person.pk, method=method.key)
-        return None
+        return "failed"
     if not verdict.reference:
         raise ValidationFailed(fields={"reference": _("This field is required.")})
-    return _person_level_raise(
+    record = _person_level_raise(
         actor=SYSTEM,
         person=person,
         method=method,
         evidence=dict(verdict.evidence),
         reference=verdict.reference[:128],
     )
+    return "raised" if record is not None else "unchanged"

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts.permissions import staff_scope
-from tongban.accounts.selectors import person_for_user, staff_for_user
+from tongban.accounts.selectors import person_for_user, person_matching, staff_for_user
 from tongban.cases import workflow
 from tongban.cases.models import (
     AgentAuthorisation,
@@ -65,10 +65,31 @@ def _applicant_q(actor: Any) -> Q:
     return mine
 
 
+# What case_agent_label reads, fetched with the case.
+_AGENT_RELATED = ("agent", "authorisation__agent_person", "authorisation__agent_staff__department")
+
+
+def case_applicant_label(case: Case) -> str:
+    """The applicant as pages and the API name it: the enterprise, or the person masked."""
+    if case.applicant_enterprise_id and case.applicant_enterprise:
+        return case.applicant_enterprise.name
+    return case.applicant_person.name_masked if case.applicant_person else ""
+
+
+def case_agent_label(case: Case) -> str:
+    """Who acted for the applicant, masked: the agent of an authorisation (a person, or a staff
+    helper named with their department), else an enterprise's handler; "" when none."""
+    if case.authorisation_id is not None and case.authorisation is not None:
+        return case.authorisation.agent_label
+    return case.agent.name_masked if case.agent_id and case.agent else ""
+
+
 def cases_of_applicant(*, actor: Any) -> QuerySet[Case]:
     """The cases a person filed, has filed for them, or acts in for an enterprise."""
     return (
-        Case.objects.select_related("item", "authority_department", "applicant_enterprise")
+        Case.objects.select_related(
+            "item", "authority_department", "applicant_enterprise", *_AGENT_RELATED
+        )
         .prefetch_related("pauses")
         .filter(_applicant_q(actor))
         .distinct()
@@ -79,7 +100,9 @@ def cases_of_applicant(*, actor: Any) -> QuerySet[Case]:
 def visible_cases(*, actor: Any) -> QuerySet[Case]:
     """The cases an actor may see: their own (as applicant, agent or enterprise member), and
     for staff those received in or decided by their jurisdiction (and department)."""
-    queryset = Case.objects.select_related("item", "authority_department", "applicant_enterprise")
+    queryset = Case.objects.select_related(
+        "item", "authority_department", "applicant_enterprise", *_AGENT_RELATED
+    )
     mine = _applicant_q(actor)
     try:
         scope = staff_scope(actor, STAFF_ROLES)
@@ -529,10 +552,17 @@ def authorisations_usable(*, actor: Any, item_code: str) -> list[AgentAuthorisat
     ]
 
 
-def authorisations_of_person(*, actor: Any, person: Any) -> QuerySet[AgentAuthorisation]:
-    """For a window clerk: the authorisations a person gave or holds (to revoke one at their
-    request)."""
+def authorisations_of_person(
+    *, actor: Any, id_number: str, name: str
+) -> QuerySet[AgentAuthorisation]:
+    """For a window clerk: the authorisations the person with this ID number and name gave or
+    holds (to revoke one at their request). Staff only, checked before any look-up."""
     staff_scope(actor, ("window_clerk", "platform_admin"))
+    person = person_matching(id_number=id_number, name=name)
+    if person is None:
+        raise NotFound(
+            _("No registered person matches this ID number and name."), code="person_not_found"
+        )
     return _authorisations().filter(Q(principal=person) | Q(agent_person=person))
 
 
