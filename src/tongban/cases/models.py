@@ -5,6 +5,7 @@ import uuid
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CalendarEntry(models.Model):
@@ -415,9 +416,9 @@ class CaseAlert(models.Model):
 
 
 class AuthorisationState(models.TextChoices):
-    ACTIVE = "active", _("active")
-    REVOKED = "revoked", _("revoked")
-    EXPIRED = "expired", _("expired")
+    ACTIVE = "active", pgettext_lazy("authorisation", "active")
+    REVOKED = "revoked", pgettext_lazy("authorisation", "revoked")
+    EXPIRED = "expired", pgettext_lazy("authorisation", "expired")
 
 
 class PowerOfAttorney(models.TextChoices):

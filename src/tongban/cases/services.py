@@ -894,8 +894,11 @@ def acts_for_applicant(actor: Any, case: Case) -> bool:
             ).exists()
         ):
             return True
-    authorisation = case.authorisation
-    if authorisation is None or not _is_agent_of(actor, person, authorisation):
+    if case.authorisation_id is None:
+        return False
+    # Read afresh, never from a copy cached with the case: a revocation counts at once.
+    authorisation = AgentAuthorisation.objects.get(pk=case.authorisation_id)
+    if not _is_agent_of(actor, person, authorisation):
         return False
     authorisation_check(authorisation, item_code=case.item.code, case=case)
     return True
