@@ -1091,7 +1091,12 @@ def _uploader_role(actor: Any, case: Case) -> str | None:
 
 def can_upload(*, actor: Any, case: Case) -> bool:
     """Whether the page should offer uploads to this actor now."""
-    return case.state in _UPLOAD_STATES and _uploader_role(actor, case) is not None
+    if case.state not in _UPLOAD_STATES:
+        return False
+    try:
+        return _uploader_role(actor, case) is not None
+    except DomainError:  # an agent whose authorisation ended: the page offers nothing
+        return False
 
 
 @dataclass(frozen=True)
