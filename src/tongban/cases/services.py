@@ -1106,6 +1106,17 @@ class CheckedUpload:
     kind: str
     sha256: str
 
+    def stored_fields(self, path: str, scanned: Any) -> dict[str, Any]:
+        """The columns a record of a stored file keeps (materials, powers of attorney)."""
+        return {
+            "path": path,
+            "original_name": self.name,
+            "content_type": files.CONTENT_TYPES[self.kind],
+            "size": len(self.content),
+            "sha256": self.sha256,
+            "scan_status": scanned.status,
+        }
+
 
 def read_upload(upload: Any, *, accepted_types: list[str] | tuple[str, ...] = ()) -> CheckedUpload:
     """Read an uploaded file (``name``, ``size``, ``chunks()``) and check it: not empty, within
@@ -1200,12 +1211,7 @@ def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> M
             case=locked,
             spec=spec,
             source=MaterialSource.UPLOAD,
-            path=stored,
-            original_name=checked.name,
-            content_type=files.CONTENT_TYPES[checked.kind],
-            size=len(checked.content),
-            sha256=checked.sha256,
-            scan_status=result.status,
+            **checked.stored_fields(stored, result),
             original_to_post=spec.original_required,
             uploaded_by=actor,
             ref=uuid.uuid4().hex,
@@ -1585,12 +1591,7 @@ def agent_authorisation_record(
             valid_from=start,
             valid_until=until,
             power_of_attorney=PowerOfAttorney.UPLOADED,
-            path=stored,
-            original_name=checked.name,
-            content_type=files.CONTENT_TYPES[checked.kind],
-            size=len(checked.content),
-            sha256=checked.sha256,
-            scan_status=result.status,
+            **checked.stored_fields(stored, result),
             created_by=actor,
         )
         _authorisation_audit(

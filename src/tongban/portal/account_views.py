@@ -21,7 +21,7 @@ from tongban.accounts.models import MemberRole, Person, RealNameLevel
 from tongban.cases import selectors, services
 from tongban.catalog import selectors as catalog
 from tongban.core.errors import DomainError, Forbidden, NotFound
-from tongban.portal.case_views import error_text
+from tongban.portal.case_views import error_text, form_errors_of
 
 
 def _person(request: HttpRequest) -> Person:
@@ -99,9 +99,7 @@ def enterprise(request: HttpRequest, uscc: str) -> HttpResponse:
             )
         except DomainError as error:
             status = error.status
-            errors = {name: str(text) for name, text in error.fields.items()} or {
-                "form": str(error.message)
-            }
+            errors = form_errors_of(error)
         else:
             messages.success(request, _("The handler has been added."))
             return redirect("portal:enterprise", uscc=company.uscc)
@@ -167,9 +165,7 @@ def authorisations(request: HttpRequest) -> HttpResponse:
             )
         except DomainError as error:
             status = error.status
-            errors = {name: str(text) for name, text in error.fields.items()} or {
-                "form": str(error.message)
-            }
+            errors = form_errors_of(error)
         else:
             messages.success(
                 request, _("Signed. Your agent can now apply for you within what you authorised.")
@@ -203,9 +199,8 @@ def _rows(queryset: Any, today: dt.date) -> list[dict[str, Any]]:
     ]
 
 
-@require_POST
-@login_required
-def authorisation_revoke(request: HttpRequest, authorisation_id: int) -> HttpResponse:
+def revoke_and_say(request: HttpRequest, authorisation_id: int, done: str) -> None:
+    """Revoke from a page's button; the outcome as a flash message (portal and workbench)."""
     try:
         services.agent_authorisation_revoke(
             actor=request.user,
@@ -215,5 +210,11 @@ def authorisation_revoke(request: HttpRequest, authorisation_id: int) -> HttpRes
     except DomainError as error:
         messages.error(request, error_text(error))
     else:
-        messages.success(request, _("Revoked. The agent can no longer act for you."))
+        messages.success(request, done)
+
+
+@require_POST
+@login_required
+def authorisation_revoke(request: HttpRequest, authorisation_id: int) -> HttpResponse:
+    revoke_and_say(request, authorisation_id, _("Revoked. The agent can no longer act for you."))
     return redirect("portal:authorisations")

@@ -264,6 +264,11 @@ def case_upload(request: HttpRequest, number: str) -> HttpResponse:
     return redirect(back, number=number)
 
 
+def form_errors_of(error: DomainError) -> dict[str, str]:
+    """A refusal as a form shows it: the field messages, else the message on top ("form")."""
+    return {name: str(text) for name, text in error.fields.items()} or {"form": str(error.message)}
+
+
 def error_text(error: DomainError) -> str:
     """A domain error as one line for a flash message: its field messages, else its message."""
     return "；".join(str(text) for text in error.fields.values()) or str(error.message)

@@ -33,12 +33,13 @@ from tongban.delivery import services as delivery
 from tongban.delivery.models import ShipmentPurpose, ShipmentState
 from tongban.delivery.selectors import shipment_case, shipments_of
 from tongban.portal import schema_form
-from tongban.portal.account_views import parse_date
+from tongban.portal.account_views import parse_date, revoke_and_say
 from tongban.portal.case_views import (
     FORM_PREFIX,
     case_context,
     done_message,
     error_text,
+    form_errors_of,
     places,
 )
 from tongban.portal.views import query_without_page
@@ -459,7 +460,7 @@ def verify(request: HttpRequest) -> HttpResponse:
             )
         except DomainError as error:
             status = error.status
-            errors = {k: str(v) for k, v in error.fields.items()} or {"form": str(error.message)}
+            errors = form_errors_of(error)
         else:
             if record is None:
                 messages.info(
@@ -519,7 +520,7 @@ def authorisations(request: HttpRequest) -> HttpResponse:
             )
         except DomainError as error:
             status = error.status
-            errors = {k: str(v) for k, v in error.fields.items()} or {"form": str(error.message)}
+            errors = form_errors_of(error)
         else:
             messages.success(
                 request,
@@ -562,16 +563,7 @@ def authorisations(request: HttpRequest) -> HttpResponse:
 @staff_only
 def authorisation_revoke(request: HttpRequest, authorisation_id: int) -> HttpResponse:
     _require_clerk(request)
-    try:
-        services.agent_authorisation_revoke(
-            actor=request.user,
-            authorisation_id=authorisation_id,
-            reason=request.POST.get("reason", ""),
-        )
-    except DomainError as error:
-        messages.error(request, error_text(error))
-    else:
-        messages.success(request, _("Revoked at the principal's request."))
+    revoke_and_say(request, authorisation_id, _("Revoked at the principal's request."))
     return redirect("workbench:authorisations")
 
 
