@@ -200,6 +200,12 @@ def case_submit(
     decided_at = _remote_nodes(mode, implementation, places, enterprise)
     now = timezone.now()
     with transaction.atomic():
+        if authorisation is not None:
+            # Locked and checked again: a revocation committed since the check above wins.
+            authorisation_check(
+                AgentAuthorisation.objects.select_for_update().get(pk=authorisation.pk),
+                item_code=item.code,
+            )
         case = Case.objects.create(
             number=next_number(
                 implementation,
