@@ -135,6 +135,10 @@ def test_authorising_applying_on_behalf_and_revoking(notary: ServiceItem) -> Non
     apply_page = as_agent.get(f"/items/{notary.code}/apply/")
     choice = f"authorisation:{authorisation.pk}"
     assert f'value="{choice}"' in html(apply_page)
+    assert inputs(apply_page)["f.applicant_name"] == ("text", agent.name)
+    for_principal = as_agent.get(f"/items/{notary.code}/apply/", {"applicant": choice})
+    assert inputs(for_principal)["f.applicant_name"] == ("text", principal.name)
+    assert inputs(for_principal)["applicant"] == ("select", choice)
     filed = as_agent.post(f"/items/{notary.code}/apply/", posted_form(principal, applicant=choice))
     assert filed.status_code == 302
     case = Case.objects.get()

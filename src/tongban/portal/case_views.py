@@ -70,10 +70,21 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
     if scenario is None or not modes or not context["level_ok"]:
         # Below the item's level: the page says how to step up instead of a form that fails.
         return render(request, "portal/cases/apply.html", context)
+    # The form starts with the applicant's own details: the person's, or, applying for a
+    # principal, the principal's (the choice reloads the page).
+    applicant = person
+    kind, _colon, key = context["chosen"]["applicant"].partition(":")
+    if kind == "authorisation":
+        usable = {
+            str(a.pk): a
+            for a in selectors.authorisations_usable(actor=request.user, item_code=item.code)
+        }
+        if key in usable:
+            applicant = usable[key].principal
     values: dict[str, Any] = {
-        "applicant_name": person.name,
-        "id_number": person.id_number,
-        "phone": person.phone,
+        "applicant_name": applicant.name,
+        "id_number": applicant.id_number,
+        "phone": applicant.phone,
     }
     form_errors: dict[str, Any] = {}
     status = 200
