@@ -183,7 +183,7 @@ def test_the_code_flow_signs_a_person_in_for_a_node(province: Province, person, 
     assert claims["nonce"] == "nonce-456"
     assert claims["sub"] == str(person.subject)
     assert claims["name"] == person.name
-    assert claims["real_name_level"] == 1
+    assert claims["real_name_level"] == person.real_name_level == 3  # verified in person
     assert claims["id_number_hash"] == provider.id_number_hash_for(person, SICHUAN)
     assert claims["enterprises"] == []
     assert isinstance(claims["sid"], str)

@@ -15,6 +15,7 @@ from django.test import Client, override_settings
 from tests.conftest import otp_device
 from tests.factories import StaffFactory
 from tongban.accounts.models import Enterprise, EnterpriseMember, Person, Staff, User
+from tongban.cases.models import AgentAuthorisation
 from tongban.ops.demo import (
     DEMO_PASSWORD,
     PERSONS,
@@ -89,6 +90,8 @@ def test_init_demo_loads_the_chongqing_demo(key_file: Path) -> None:
     assert lines[1].startswith("9 staff logins")
     assert lines[2].startswith("5 citizens")
     assert lines[3] == "2 enterprises"
+    assert lines[4].startswith("4 citizens verified in person")
+    assert lines[5].startswith("1 agent authorisations")
 
     halls = ServiceHall.objects.order_by("key")
     assert [hall.division_id for hall in halls] == ["500000", "500103"]
@@ -102,6 +105,10 @@ def test_init_demo_loads_the_chongqing_demo(key_file: Path) -> None:
     assert User.objects.get(username="admin").is_superuser
     assert Person.objects.filter(user__isnull=False).count() == 5
     assert Enterprise.objects.count() == 2
+    levels = dict(Person.objects.values_list("name", "real_name_level"))
+    assert levels["张三"] == 3
+    assert levels["阿依古丽·买买提"] == 1
+    assert AgentAuthorisation.objects.get().agent_person.name == "王芳"  # type: ignore[union-attr]
     assert output.rstrip().endswith("node 500000 is ready")
 
 
@@ -111,7 +118,7 @@ def test_init_demo_twice_creates_nothing_new(key_file: Path) -> None:
     output = _init(key_file, "--demo")
     assert _counts() == before
     lines = _demo_lines(output)
-    assert [re.match(r"\d+", line).group() for line in lines] == ["0", "0", "0", "0", "0"]  # type: ignore[union-attr]
+    assert [re.match(r"\d+", line).group() for line in lines] == ["0", "0", "0", "0", "0", "0", "0"]  # type: ignore[union-attr]
 
 
 @override_settings(TONGBAN_NODE_CODE="510000")

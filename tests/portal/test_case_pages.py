@@ -198,17 +198,17 @@ def test_applying_for_an_enterprise_i_represent(
     mine = EnterpriseFactory(legal_representative=citizen)
     theirs = EnterpriseFactory()
     page = browser.get(f"/items/{notary.code}/apply/")
-    assert f'<option value="{mine.uscc}">{mine.name}</option>' in html(page)
+    assert f'<option value="enterprise:{mine.uscc}">{mine.name}</option>' in html(page)
     assert theirs.uscc not in html(page)
 
     refused = browser.post(
-        f"/items/{notary.code}/apply/", posted_form(citizen, enterprise=theirs.uscc)
+        f"/items/{notary.code}/apply/", posted_form(citizen, applicant=f"enterprise:{theirs.uscc}")
     )
     assert refused.status_code == 403
     assert not Case.objects.exists()
 
     response = browser.post(
-        f"/items/{notary.code}/apply/", posted_form(citizen, enterprise=mine.uscc)
+        f"/items/{notary.code}/apply/", posted_form(citizen, applicant=f"enterprise:{mine.uscc}")
     )
     case = Case.objects.get()
     assert response["Location"] == case_url(case)

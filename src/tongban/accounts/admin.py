@@ -23,6 +23,7 @@ from tongban.accounts.models import (
     Staff,
     StaffRole,
     User,
+    VerificationRecord,
 )
 from tongban.core import identifiers
 from tongban.core.admin_forms import ServiceAddAdmin, ServiceAddForm
@@ -84,6 +85,19 @@ class PersonLookupForm(forms.Form):
     )
 
 
+class VerificationRecordInline(admin.TabularInline):  # type: ignore[type-arg]
+    """How the person reached their level; written only by the verification services."""
+
+    model = VerificationRecord
+    extra = 0
+    fields = ("created_at", "method", "level_before", "level_after", "verified_by_label", "note")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Person)
 class PersonAdmin(ServiceAddAdmin):
     add_form = PersonAddForm
@@ -102,6 +116,7 @@ class PersonAdmin(ServiceAddAdmin):
     )
     fields = ("name", "masked_id_number", "masked_phone", "real_name_level", "user", "created_at")
     readonly_fields = fields
+    inlines = (VerificationRecordInline,)
 
     @admin.display(description=_("full name"))
     def masked_name(self, obj: Person) -> str:

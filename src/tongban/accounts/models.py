@@ -298,3 +298,47 @@ class TokenSeen(models.Model):
 
     def __str__(self) -> str:
         return self.jti
+
+
+class VerificationRecord(models.Model):
+    """One raise of a person's real-name level: by which method, from which level to which, by
+    whom and on what evidence. Append-only; ``Person.real_name_level`` is the current value."""
+
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="verifications"
+    )
+    method = models.CharField(_("verification method"), max_length=32)
+    level_before = models.PositiveSmallIntegerField(
+        _("level before"), choices=RealNameLevel.choices
+    )
+    level_after = models.PositiveSmallIntegerField(_("level after"), choices=RealNameLevel.choices)
+    # The clerk who checked the document at a window; empty for a provider's verdict.
+    verified_by = models.ForeignKey(
+        User,
+        verbose_name=_("verified by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    verified_by_label = models.CharField(_("verified by (label)"), max_length=150)
+    # The provider's own id of the check (one verdict raises a level once), or empty.
+    reference = models.CharField(_("provider reference"), max_length=128, blank=True)
+    evidence = models.JSONField(_("evidence"), default=dict, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("verified at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("real-name verification")
+        verbose_name_plural = _("real-name verifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["method", "reference"],
+                condition=~Q(reference=""),
+                name="verification_reference_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.method} L{self.level_before}→L{self.level_after}"

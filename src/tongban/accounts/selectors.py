@@ -34,6 +34,16 @@ def person_find_by_id_number(*, id_number: str) -> Person | None:
     )
 
 
+def person_matching(*, id_number: str, name: str) -> Person | None:
+    """The registered person with exactly this ID number and name, else None, whichever part
+    failed: what a citizen may ask (naming someone to authorise) without learning who else is
+    registered or under which name."""
+    person = person_find_by_id_number(id_number=id_number)
+    if person is None or person.name != " ".join((name or "").split()):
+        return None
+    return person
+
+
 def person_find_login_by_phone(*, phone: str) -> Person | None:
     try:
         normalized = identifiers.normalize_mobile(phone)
@@ -201,3 +211,17 @@ def login_user_for(*, username: str) -> User | None:
         return user
     person = person_find_by_id_number(id_number=name) or person_find_login_by_phone(phone=name)
     return person.user if person is not None else None
+
+
+def enterprise_members(*, actor: Any, enterprise: Enterprise) -> list[Any]:
+    """The members of an enterprise, for its own members and for window staff."""
+    from tongban.accounts.permissions import staff_scope
+
+    person = person_for_user(actor)
+    if person is None or not enterprise.members.filter(person=person).exists():
+        staff_scope(actor, ("window_clerk", "platform_admin"))  # Forbidden for anyone else
+    return list(enterprise.members.select_related("person").order_by("role", "granted_at", "pk"))
+
+
+def verifications_of(*, person: Person) -> list[Any]:
+    return list(person.verifications.order_by("-created_at", "-id"))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from tongban.accounts import verification
 from tongban.accounts.events import AccountEvent
 from tongban.accounts.models import (
     ID_NUMBER,
@@ -37,6 +39,7 @@ from tongban.accounts.models import (
     StaffRole,
     StaffRoleGrant,
     User,
+    VerificationRecord,
 )
 from tongban.accounts.permissions import Scope, require_login, staff_scope
 
@@ -44,12 +47,18 @@ __all__ = [
     "INTAKE_ROLES",
     "STAFF_MANAGERS",
     "enterprise_member_add",
+    "enterprise_member_remove",
     "enterprise_register",
+    "known_person",
     "life_event_declare",
     "life_event_withdraw",
     "login_unlock",
     "person_register_at_window",
     "person_sign_up",
+    "person_verification_complete",
+    "person_verification_start",
+    "person_verify_at_window",
+    "person_verify_in_person",
     "require_staff",
     "staff_create",
     "staff_otp_enrol_confirm",
@@ -68,10 +77,11 @@ from tongban.accounts.selectors import (
     person_find_by_id_number,
     person_for_user,
     person_is_legal_representative,
+    person_matching,
 )
 from tongban.core import identifiers
 from tongban.core.audit import SYSTEM, System, audit_record
-from tongban.core.errors import Conflict, FieldErrors, Forbidden, ValidationFailed
+from tongban.core.errors import Conflict, FieldErrors, Forbidden, NotFound, ValidationFailed
 from tongban.core.identifiers import uscc_division_code
 from tongban.core.logging import get_logger
 from tongban.core.masking import mask_id_number
@@ -244,7 +254,7 @@ def _refuse_duplicate(id_number: str, phone: str, *, login: bool) -> None:
         )
 
 
-def _known_person(
+def known_person(
     *, id_number: str, name: str, id_field: str, name_field: str, errors: FieldErrors
 ) -> Person | None:
     """The registered person with this ID number and name. Call only once the actor may learn
@@ -259,6 +269,21 @@ def _known_person(
     elif person.name != clean_name:
         # Do not reveal the registered name; only say that the pair does not match.
         errors.add(name_field, _("The name does not match the ID number."))
+    return person
+
+
+NO_MATCH = _("No registered person matches this ID number and name.")
+
+
+def _citizen_names_person(*, id_number: str, name: str, errors: FieldErrors) -> Person | None:
+    """The person a citizen names by ID number and name; "no match" whatever did not match."""
+    clean_id = check_id_number(id_number, field="id_number", errors=errors)
+    clean_name = _clean_name(name, field="name", errors=errors)
+    if not clean_id or not clean_name:
+        return None
+    person = person_matching(id_number=clean_id, name=clean_name)
+    if person is None:
+        errors.add("id_number", NO_MATCH)
     return person
 
 
@@ -316,7 +341,7 @@ def enterprise_register(
     errors = FieldErrors()
     clean_uscc = check_uscc(uscc, field="uscc", errors=errors)
     clean_name = check_text(name, field="name", errors=errors, max_length=128)
-    representative = _known_person(
+    representative = known_person(
         id_number=legal_representative_id_number,
         name=legal_representative_name,
         id_field="legal_representative_id_number",
@@ -385,9 +410,14 @@ def enterprise_member_add(
         )
     elif role == MemberRole.LEGAL_REPRESENTATIVE:
         errors.add("role", _("The legal representative changes only through re-registration."))
-    person = _known_person(
-        id_number=id_number, name=name, id_field="id_number", name_field="name", errors=errors
-    )
+    if _intake_or_none(actor) is not None:
+        person = known_person(
+            id_number=id_number, name=name, id_field="id_number", name_field="name", errors=errors
+        )
+    else:
+        # A legal representative is a citizen: one answer for "not registered" and "wrong
+        # name", so the form cannot be used to find out who is registered.
+        person = _citizen_names_person(id_number=id_number, name=name, errors=errors)
     errors.raise_if_any()
     assert person is not None  # for the type checker; raise_if_any covered it
     with transaction.atomic():
@@ -810,3 +840,219 @@ def login_unlock(*, actor: Actor, user: User) -> int:
         )
     log.info(AccountEvent.LOGIN_UNLOCKED, user_id=user.pk, records=removed)
     return removed
+
+
+# Enterprise members -----------------------------------------------------------------------
+
+
+def enterprise_member_remove(
+    *, actor: Actor, enterprise: Enterprise, person_id: int, reason: str = ""
+) -> None:
+    """Take an authorised handler off an enterprise; by its legal representative, or by a clerk
+    at a window. From the commit on, the person no longer acts for the enterprise nor sees its
+    cases (access is read from membership on every request). The legal representative changes
+    only through re-registration."""
+    require_login(actor)
+    acting_person = _acting_person(actor)
+    if _intake_or_none(actor) is None and not (
+        acting_person is not None
+        and person_is_legal_representative(person=acting_person, enterprise_id=enterprise.pk)
+    ):
+        raise Forbidden()
+    errors = FieldErrors()
+    clean_reason = check_text(reason, field="reason", errors=errors, max_length=255, required=False)
+    errors.raise_if_any()
+    with transaction.atomic():
+        member = (
+            EnterpriseMember.objects.select_for_update()
+            .filter(enterprise=enterprise, person_id=person_id, role=MemberRole.AUTHORISED_HANDLER)
+            .first()
+        )
+        if member is None:
+            if EnterpriseMember.objects.filter(
+                enterprise=enterprise, person_id=person_id, role=MemberRole.LEGAL_REPRESENTATIVE
+            ).exists():
+                raise Conflict(
+                    _("The legal representative changes only through re-registration."),
+                    code="member_is_legal_representative",
+                )
+            raise NotFound(_("This person is not an authorised handler of the enterprise."))
+        member.delete()
+        audit_record(
+            actor=actor,
+            action=AccountEvent.ENTERPRISE_MEMBER_REMOVED,
+            target=enterprise,
+            changes={
+                "person": person_id,
+                "role": MemberRole.AUTHORISED_HANDLER,
+                "reason": clean_reason,
+            },
+        )
+    log.info(
+        AccountEvent.ENTERPRISE_MEMBER_REMOVED, enterprise_id=enterprise.pk, person_id=person_id
+    )
+
+
+# Real-name verification -------------------------------------------------------------------
+
+# How long a person has to finish an online verification they started.
+VERIFICATION_STATE_MAX_AGE = 30 * 60
+_STATE_SALT = "tongban.accounts.verification.state"
+
+
+def _person_level_raise(
+    *,
+    actor: Actor,
+    person: Person,
+    method: verification.VerificationMethod,
+    evidence: dict[str, Any],
+    note: str = "",
+    reference: str = "",
+) -> VerificationRecord | None:
+    """Raise the person's level to what ``method`` grants (inside the caller's checks): row
+    lock, no change when the level is already as high (levels never go down here), one
+    VerificationRecord and one audit entry per change."""
+    with transaction.atomic():
+        locked = Person.objects.select_for_update().get(pk=person.pk)
+        if (
+            reference
+            and VerificationRecord.objects.filter(method=method.key, reference=reference).exists()
+        ):
+            raise Conflict(
+                _("This verification result has already been used."), code="verification_replayed"
+            )
+        before = locked.real_name_level
+        if before >= method.level:
+            person.real_name_level = before
+            return None
+        locked.real_name_level = method.level
+        locked.save(update_fields=["real_name_level", "updated_at"])
+        user = actor if not isinstance(actor, System) and getattr(actor, "pk", None) else None
+        record = VerificationRecord.objects.create(
+            person=locked,
+            method=method.key,
+            level_before=before,
+            level_after=method.level,
+            verified_by=user,
+            verified_by_label=user.get_username() if user is not None else method.key,
+            reference=reference,
+            evidence=evidence,
+            note=note,
+        )
+        audit_record(
+            actor=actor,
+            action=AccountEvent.PERSON_LEVEL_RAISED,
+            target=locked,
+            changes={"real_name_level": [before, method.level], "method": method.key},
+        )
+    person.real_name_level = method.level
+    log.info(
+        AccountEvent.PERSON_LEVEL_RAISED,
+        person_id=person.pk,
+        method=method.key,
+        level_before=before,
+        level_after=method.level,
+    )
+    return record
+
+
+def person_verify_in_person(
+    *, actor: Actor, person: Person, document_checked: str, note: str = ""
+) -> VerificationRecord | None:
+    """A window clerk records that they checked the person's identity document face to face:
+    the person's level becomes L3 (verified in person). None when it already was."""
+    scope = staff_scope(actor, INTAKE_ROLES)
+    method = verification.method_get(verification.IN_PERSON)
+    errors = FieldErrors()
+    if document_checked not in verification.IDENTITY_DOCUMENTS:
+        errors.add(
+            "document_checked",
+            _("Choose one of: %(choices)s.")
+            % {"choices": ", ".join(verification.IDENTITY_DOCUMENTS)},
+        )
+    clean_note = check_text(note, field="note", errors=errors, max_length=255, required=False)
+    errors.raise_if_any()
+    evidence: dict[str, Any] = {"document_checked": document_checked}
+    if scope.staff is not None:
+        evidence.update(staff=scope.staff.employee_number, jurisdiction=scope.staff.jurisdiction_id)
+    return _person_level_raise(
+        actor=actor, person=person, method=method, evidence=evidence, note=clean_note
+    )
+
+
+def person_verify_at_window(
+    *, actor: Actor, id_number: str, name: str, document_checked: str, note: str = ""
+) -> tuple[Person, VerificationRecord | None]:
+    """The window's form: find the person by ID number and name (staff may learn whether
+    someone is registered), then record the in-person verification."""
+    staff_scope(actor, INTAKE_ROLES)
+    errors = FieldErrors()
+    person = known_person(
+        id_number=id_number, name=name, id_field="id_number", name_field="name", errors=errors
+    )
+    errors.raise_if_any()
+    assert person is not None  # for the type checker; raise_if_any covered it
+    record = person_verify_in_person(
+        actor=actor, person=person, document_checked=document_checked, note=note
+    )
+    return person, record
+
+
+def person_verification_start(*, actor: Actor, method_key: str) -> verification.VerificationStart:
+    """The person starts an online verification (e.g. a face check): the method says where
+    to send them; the token it carries names this person and expires."""
+    person = _own_person(actor)
+    method = verification.method_get(method_key)
+    if not method.online:
+        raise Conflict(
+            _("This verification is not started online; see its instructions."),
+            code="verification_not_online",
+        )
+    state = signing.dumps({"person": person.pk, "method": method.key}, salt=_STATE_SALT)
+    return method.start(person=person, state=state)
+
+
+def person_verification_complete(*, method_key: str, payload: Mapping[str, Any]) -> str:
+    """A provider's callback: the method checks the provider's signature, this node checks its
+    own token (which person, which method, not expired) and raises the level once per verdict.
+    Returns "raised", "unchanged" (the level already was as high) or "failed" (not verified)."""
+    method = verification.method_get(method_key)
+    if not method.online:
+        raise Conflict(
+            _("This verification is recorded by staff, not by a callback."),
+            code="verification_not_online",
+        )
+    verdict = method.complete(payload=payload)
+    try:
+        state = signing.loads(verdict.state, salt=_STATE_SALT, max_age=VERIFICATION_STATE_MAX_AGE)
+    except signing.BadSignature:
+        log.warning("person.verification_bad_state", method=method.key)
+        raise Forbidden(
+            _("The verification result does not belong to an attempt started here."),
+            code="verification_state_invalid",
+        ) from None
+    person = Person.objects.filter(pk=state.get("person")).first()
+    if person is None or state.get("method") != method.key:
+        raise Forbidden(
+            _("The verification result does not belong to an attempt started here."),
+            code="verification_state_invalid",
+        )
+    if not verdict.passed:
+        audit_record(
+            actor=SYSTEM,
+            action=AccountEvent.PERSON_VERIFICATION_FAILED,
+            target=person,
+            changes={"method": method.key, "reference": verdict.reference},
+        )
+        log.info(AccountEvent.PERSON_VERIFICATION_FAILED, person_id=person.pk, method=method.key)
+        return "failed"
+    if not verdict.reference:
+        raise ValidationFailed(fields={"reference": _("This field is required.")})
+    record = _person_level_raise(
+        actor=SYSTEM,
+        person=person,
+        method=method,
+        evidence=dict(verdict.evidence),
+        reference=verdict.reference[:128],
+    )
+    return "raised" if record is not None else "unchanged"

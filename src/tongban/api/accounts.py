@@ -9,9 +9,17 @@ from ninja import Field, Router, Schema
 from ninja.responses import Status
 from ninja.security import django_auth
 
-from tongban.accounts import selectors, services, signin
-from tongban.accounts.models import Enterprise, LifeEvent, Person, Staff
-from tongban.core.errors import NotFound, UnsupportedMediaType
+from tongban.accounts import selectors, services, signin, verification
+from tongban.accounts.models import (
+    Enterprise,
+    EnterpriseMember,
+    LifeEvent,
+    Person,
+    Staff,
+    VerificationRecord,
+)
+from tongban.api.common import json_body
+from tongban.core.errors import NotFound, UnsupportedMediaType, ValidationFailed
 
 router = Router(tags=["accounts"])
 
@@ -92,6 +100,26 @@ class MemberIn(Schema):
 class MemberOut(Schema):
     person_id: int
     role: str
+
+
+class MemberListOut(Schema):
+    person_id: int
+    name: str
+    role: str
+    role_label: str
+    granted_at: dt.datetime
+
+    @staticmethod
+    def resolve_name(obj: EnterpriseMember) -> str:
+        return obj.person.name_masked
+
+    @staticmethod
+    def resolve_role_label(obj: EnterpriseMember) -> str:
+        return str(obj.get_role_display())
+
+
+class MemberRemoveIn(Schema):
+    reason: str = ""
 
 
 class StaffIn(Schema):
@@ -211,6 +239,115 @@ def add_enterprise_member(request: HttpRequest, uscc: str, payload: MemberIn) ->
         actor=request.user, enterprise=enterprise, **payload.dict()
     )
     return Status(201, member)
+
+
+@router.get("/enterprises/{uscc}/members", response=list[MemberListOut], auth=django_auth)
+def list_enterprise_members(request: HttpRequest, uscc: str) -> list[EnterpriseMember]:
+    """Who acts for the enterprise (its members, and window staff, may ask)."""
+    enterprise = selectors.enterprise_get(uscc=uscc)
+    return selectors.enterprise_members(actor=request.user, enterprise=enterprise)
+
+
+@router.post(
+    "/enterprises/{uscc}/members/{person_id}/remove", response={204: None}, auth=django_auth
+)
+def remove_enterprise_member(
+    request: HttpRequest, uscc: str, person_id: int, payload: MemberRemoveIn
+) -> Status[None]:
+    """The legal representative (or a window clerk) takes an authorised handler off the
+    enterprise; the handler loses access to its cases at once."""
+    enterprise = selectors.enterprise_get(uscc=uscc)
+    services.enterprise_member_remove(
+        actor=request.user, enterprise=enterprise, person_id=person_id, reason=payload.reason
+    )
+    return Status(204, None)
+
+
+# Real-name verification -------------------------------------------------------------------
+
+
+class MethodOut(Schema):
+    key: str
+    label: str
+    level: int
+    instructions: str
+    online: bool
+
+
+class VerificationOut(Schema):
+    method: str
+    level_before: int
+    level_after: int
+    verified_by: str
+    note: str
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_verified_by(obj: VerificationRecord) -> str:
+        return obj.verified_by_label
+
+
+class InPersonIn(Schema):
+    id_number: str
+    name: str
+    document_checked: str
+    note: str = ""
+
+
+class StartOut(Schema):
+    redirect_url: str
+
+
+class CallbackOut(Schema):
+    # "raised", "unchanged" (the level was already as high) or "failed" (not verified).
+    result: str
+
+
+def _method_out(method: verification.VerificationMethod) -> dict[str, object]:
+    return {
+        "key": method.key,
+        "label": str(method.label),
+        "level": method.level,
+        "instructions": str(method.instructions),
+        "online": method.online,
+    }
+
+
+@router.get("/verification-methods", response=list[MethodOut], auth=None)
+def list_verification_methods(request: HttpRequest) -> list[dict[str, object]]:
+    """How a person can raise their real-name level on this node."""
+    return [_method_out(method) for method in verification.methods().values()]
+
+
+@router.get("/me/verifications", response=list[VerificationOut], auth=django_auth)
+def my_verifications(request: HttpRequest) -> list[VerificationRecord]:
+    person = selectors.person_for_user(request.user)
+    return selectors.verifications_of(person=person) if person is not None else []
+
+
+@router.post("/me/verifications/{key}/start", response=StartOut, auth=django_auth)
+def start_verification(request: HttpRequest, key: str) -> object:
+    """Start an online verification (a face check by a provider): go to ``redirect_url``."""
+    return services.person_verification_start(actor=request.user, method_key=key)
+
+
+@router.post("/verifications/{key}/callback", response=CallbackOut, auth=None)
+def verification_callback(request: HttpRequest, key: str) -> dict[str, str]:
+    """A provider reports its verdict. The method checks the provider's signature; the node
+    checks its own token naming the person; a verdict is used once."""
+    _json_only(request)
+    payload = json_body(request, default=None)
+    if not isinstance(payload, dict):
+        raise ValidationFailed(fields={"body": _("Expected an object.")})
+    return {"result": services.person_verification_complete(method_key=key, payload=payload)}
+
+
+@router.post("/persons/verify-in-person", response=PersonOut, auth=django_auth)
+def verify_in_person(request: HttpRequest, payload: InPersonIn) -> Person:
+    """A window clerk records that they checked the person's identity document face to face
+    (ID number and name in the body); the person's level becomes L3."""
+    person, _record = services.person_verify_at_window(actor=request.user, **payload.dict())
+    return person
 
 
 @router.post("/staff", response={201: StaffOut}, auth=django_auth)

@@ -15,7 +15,6 @@ from tongban.cases import selectors, services, workflow
 from tongban.cases.models import Case, CaseEvent, Material
 from tongban.cases.personal import reveal
 from tongban.core.errors import ValidationFailed
-from tongban.core.masking import mask_name
 
 router = Router(tags=["cases"])
 public_router = Router(tags=["public"])
@@ -31,6 +30,8 @@ class CaseIn(Schema):
     applicant_id_number: str | None = None
     window_id: int | None = None
     origin_division: str | None = None
+    # Apply as the agent of the person who gave you this authorisation (帮办代办).
+    authorisation_id: int | None = None
 
 
 class ClockOut(Schema):
@@ -53,6 +54,9 @@ class CaseOut(Schema):
     state: str
     state_label: str
     applicant: str
+    # Who acts for the applicant: an enterprise's handler, or an authorised agent (帮办代办).
+    agent: str
+    authorisation_id: int | None
     authority_division: str
     authority_department: str
     submitted_at: dt.datetime | None
@@ -158,13 +162,6 @@ class PublicCaseOut(Schema):
 
 def _summary(case: Case) -> dict[str, Any]:
     flow = workflow.load(case.workflow)
-    applicant = (
-        case.applicant_enterprise.name
-        if case.applicant_enterprise_id and case.applicant_enterprise
-        else mask_name(case.applicant_person.name)
-        if case.applicant_person
-        else ""
-    )
     return {
         "number": case.number,
         "query_code": case.query_code,
@@ -173,7 +170,9 @@ def _summary(case: Case) -> dict[str, Any]:
         "mode": case.mode,
         "state": case.state,
         "state_label": flow.states.get(case.state, case.state),
-        "applicant": applicant,
+        "applicant": selectors.case_applicant_label(case),
+        "agent": selectors.case_agent_label(case),
+        "authorisation_id": case.authorisation_id,
         "authority_division": case.authority_division_id,
         "authority_department": case.authority_department.name,
         "submitted_at": case.submitted_at,
@@ -202,8 +201,10 @@ def _detail(case: Case, actor: Any) -> dict[str, Any]:
 
 @router.post("", response={201: CaseDetailOut}, auth=django_auth)
 def submit_case(request: HttpRequest, payload: CaseIn) -> Status[dict[str, Any]]:
-    """Apply online (ONLINE, for yourself or an enterprise you act for), or, as a window clerk,
-    receive a case for the person in front of you (PROXY)."""
+    """Apply online (ONLINE, for yourself, an enterprise you act for, or, with
+    ``authorisation_id``, the person who authorised you), or, as a window clerk, receive a case
+    for the person in front of you (PROXY). 403 ``real_name_level_too_low`` says which level
+    the item needs and how to get it."""
     case = services.case_submit(actor=request.user, **payload.dict())
     return Status(201, _detail(case, request.user))
 

@@ -115,6 +115,8 @@ class ImplementationOut(Schema):
 class ItemGuideOut(ItemSummaryOut):
     version: int
     item_type: str
+    # The real-name level (1–3) a person needs to apply; lower levels are asked to step up.
+    min_real_name_level: int
     legal_basis: str
     conditions: str
     batch_inferred: bool

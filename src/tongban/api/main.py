@@ -5,7 +5,16 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 import tongban
-from tongban.api import accounts, appointments, cases, catalog, delivery, errors, regions
+from tongban.api import (
+    accounts,
+    appointments,
+    authorisations,
+    cases,
+    catalog,
+    delivery,
+    errors,
+    regions,
+)
 
 api = NinjaAPI(
     title="tongban API",
@@ -19,6 +28,7 @@ api.add_router("/regions/", regions.router)
 api.add_router("/accounts/", accounts.router)
 api.add_router("/catalog/", catalog.router)
 api.add_router("/cases", cases.router)
+api.add_router("/authorisations", authorisations.router)
 api.add_router("/public/", cases.public_router)
 api.add_router("/", delivery.router)
 api.add_router("/appointments", appointments.router)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CalendarEntry(models.Model):
@@ -86,6 +88,16 @@ class Case(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="cases_as_agent",
+    )
+    # The authorisation the agent applied under (帮办代办): checked again at every step the
+    # agent takes, so a revoked or expired one stops them at once.
+    authorisation = models.ForeignKey(
+        "cases.AgentAuthorisation",
+        verbose_name=_("agent authorisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
     )
     form_data = models.JSONField(_("form data"), default=dict)
 
@@ -401,3 +413,127 @@ class CaseAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.level}"
+
+
+class AuthorisationState(models.TextChoices):
+    ACTIVE = "active", pgettext_lazy("authorisation", "active")
+    REVOKED = "revoked", pgettext_lazy("authorisation", "revoked")
+    EXPIRED = "expired", pgettext_lazy("authorisation", "expired")
+
+
+class PowerOfAttorney(models.TextChoices):
+    SIGNED_ONLINE = "signed_online", _("signed online by the principal")
+    UPLOADED = "uploaded", _("signed on paper, uploaded at a window")
+
+
+class AgentAuthorisation(models.Model):
+    """A principal authorises an agent to apply for them (帮办代办): a person, or a staff helper.
+
+    For all items or a list of item codes, valid from one day to another (both included). The
+    power of attorney is either signed online (the principal created this logged in; the record
+    of that is their signature) or a paper one a window clerk scanned in. Enterprises need none:
+    they act through their handlers. ``state`` is stored as active or revoked; an active one
+    whose last day has passed reads as expired (``state_on``).
+    """
+
+    principal = models.ForeignKey(
+        "accounts.Person",
+        verbose_name=_("principal"),
+        on_delete=models.PROTECT,
+        related_name="authorisations_given",
+    )
+    agent_person = models.ForeignKey(
+        "accounts.Person",
+        verbose_name=_("agent (person)"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="authorisations_received",
+    )
+    agent_staff = models.ForeignKey(
+        "accounts.Staff",
+        verbose_name=_("agent (staff helper)"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="authorisations_received",
+    )
+    all_items = models.BooleanField(_("all items"), default=False)
+    item_codes = models.JSONField(_("item codes"), default=list, blank=True)
+    valid_from = models.DateField(_("valid from"))
+    valid_until = models.DateField(_("valid until"))
+    power_of_attorney = models.CharField(
+        _("power of attorney"), max_length=16, choices=PowerOfAttorney.choices
+    )
+    # The scanned paper (PowerOfAttorney.UPLOADED): stored under a path built from ids only.
+    path = models.CharField(_("stored at"), max_length=255, blank=True)
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    content_type = models.CharField(_("type"), max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    scan_status = models.CharField(_("virus scan"), max_length=16, blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("recorded by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    state = models.CharField(
+        _("state"),
+        max_length=8,
+        choices=AuthorisationState.choices,
+        default=AuthorisationState.ACTIVE,
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        "accounts.User",
+        verbose_name=_("revoked by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    revoke_reason = models.CharField(_("reason for revoking"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("agent authorisation")
+        verbose_name_plural = _("agent authorisations")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(agent_person__isnull=False, agent_staff__isnull=True)
+                | models.Q(agent_person__isnull=True, agent_staff__isnull=False),
+                name="authorisation_one_agent",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gte=models.F("valid_from")),
+                name="authorisation_valid_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.principal_id} → {self.agent_person_id or self.agent_staff_id}"
+
+    def state_on(self, day: dt.date) -> str:
+        """active, revoked or expired on ``day`` (before ``valid_from`` it is not yet in force,
+        which reads as active here; ``in_force`` tells)."""
+        if self.state == AuthorisationState.ACTIVE and day > self.valid_until:
+            return AuthorisationState.EXPIRED
+        return self.state
+
+    def in_force(self, day: dt.date) -> bool:
+        return (
+            self.state == AuthorisationState.ACTIVE and self.valid_from <= day <= self.valid_until
+        )
+
+    def covers(self, item_code: str) -> bool:
+        return self.all_items or item_code in self.item_codes
+
+    @property
+    def agent_label(self) -> str:
+        if self.agent_person is not None:
+            return self.agent_person.name_masked
+        if self.agent_staff is not None:
+            return f"{self.agent_staff.name}（{self.agent_staff.department.name}）"
+        return ""

@@ -12,9 +12,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts.permissions import staff_scope
-from tongban.accounts.selectors import person_for_user
+from tongban.accounts.selectors import person_for_user, person_matching, staff_for_user
 from tongban.cases import workflow
-from tongban.cases.models import CalendarEntry, Case, CaseEvent
+from tongban.cases.models import (
+    AgentAuthorisation,
+    AuthorisationState,
+    CalendarEntry,
+    Case,
+    CaseEvent,
+)
 from tongban.cases.personal import reveal
 from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
 from tongban.core import chain
@@ -41,20 +47,49 @@ STAFF_ROLES = (
 
 
 def _applicant_q(actor: Any) -> Q:
+    """The applicant's side: the applicant, the current members of the applicant enterprise
+    (a removed handler sees nothing more), and the agent of a case's authorisation. The agent
+    keeps seeing the cases they filed after the authorisation ends, as the copy of an
+    application one handed in; acting on them is refused (services.acts_for_applicant)."""
+    mine = Q(pk__in=[])
     person = person_for_user(actor)
-    if person is None:
-        return Q(pk__in=[])
-    return (
-        Q(applicant_person=person)
-        | Q(agent=person)
-        | Q(applicant_enterprise__members__person=person)
-    )
+    if person is not None:
+        mine = (
+            Q(applicant_person=person)
+            | Q(applicant_enterprise__members__person=person)
+            | Q(authorisation__agent_person=person)
+        )
+    staff = staff_for_user(actor)
+    if staff is not None:
+        mine |= Q(authorisation__agent_staff=staff)
+    return mine
+
+
+# What case_agent_label reads, fetched with the case.
+_AGENT_RELATED = ("agent", "authorisation__agent_person", "authorisation__agent_staff__department")
+
+
+def case_applicant_label(case: Case) -> str:
+    """The applicant as pages and the API name it: the enterprise, or the person masked."""
+    if case.applicant_enterprise_id and case.applicant_enterprise:
+        return case.applicant_enterprise.name
+    return case.applicant_person.name_masked if case.applicant_person else ""
+
+
+def case_agent_label(case: Case) -> str:
+    """Who acted for the applicant, masked: the agent of an authorisation (a person, or a staff
+    helper named with their department), else an enterprise's handler; "" when none."""
+    if case.authorisation_id is not None and case.authorisation is not None:
+        return case.authorisation.agent_label
+    return case.agent.name_masked if case.agent_id and case.agent else ""
 
 
 def cases_of_applicant(*, actor: Any) -> QuerySet[Case]:
     """The cases a person filed, has filed for them, or acts in for an enterprise."""
     return (
-        Case.objects.select_related("item", "authority_department", "applicant_enterprise")
+        Case.objects.select_related(
+            "item", "authority_department", "applicant_enterprise", *_AGENT_RELATED
+        )
         .prefetch_related("pauses")
         .filter(_applicant_q(actor))
         .distinct()
@@ -65,7 +100,9 @@ def cases_of_applicant(*, actor: Any) -> QuerySet[Case]:
 def visible_cases(*, actor: Any) -> QuerySet[Case]:
     """The cases an actor may see: their own (as applicant, agent or enterprise member), and
     for staff those received in or decided by their jurisdiction (and department)."""
-    queryset = Case.objects.select_related("item", "authority_department", "applicant_enterprise")
+    queryset = Case.objects.select_related(
+        "item", "authority_department", "applicant_enterprise", *_AGENT_RELATED
+    )
     mine = _applicant_q(actor)
     try:
         scope = staff_scope(actor, STAFF_ROLES)
@@ -471,3 +508,84 @@ def case_sharing(case: Case) -> Sharing | None:
         pending_files=transfers.count("pending"),
         failed_files=transfers.count("failed"),
     )
+
+
+# Agent authorisations -----------------------------------------------------------------------
+
+
+def _authorisations() -> QuerySet[AgentAuthorisation]:
+    return AgentAuthorisation.objects.select_related(
+        "principal", "agent_person", "agent_staff__department"
+    ).order_by("-created_at", "-id")
+
+
+def authorisations_given(*, actor: Any) -> QuerySet[AgentAuthorisation]:
+    """The authorisations the logged-in person gave (newest first)."""
+    person = person_for_user(actor)
+    if person is None:
+        return AgentAuthorisation.objects.none()
+    return _authorisations().filter(principal=person)
+
+
+def authorisations_received(*, actor: Any) -> QuerySet[AgentAuthorisation]:
+    """The authorisations the actor holds as agent: as a person, or as a staff helper."""
+    person = person_for_user(actor)
+    staff = staff_for_user(actor)
+    query = Q(pk__in=[])
+    if person is not None:
+        query |= Q(agent_person=person)
+    if staff is not None:
+        query |= Q(agent_staff=staff)
+    return _authorisations().filter(query)
+
+
+def authorisations_usable(*, actor: Any, item_code: str) -> list[AgentAuthorisation]:
+    """The actor's authorisations in force today that cover the item (the apply page's
+    "on behalf of" choices)."""
+    today = timezone.localdate()
+    return [
+        authorisation
+        for authorisation in authorisations_received(actor=actor).filter(
+            state=AuthorisationState.ACTIVE, valid_from__lte=today, valid_until__gte=today
+        )
+        if authorisation.covers(item_code)
+    ]
+
+
+def authorisations_of_person(
+    *, actor: Any, id_number: str, name: str
+) -> QuerySet[AgentAuthorisation]:
+    """For a window clerk: the authorisations the person with this ID number and name gave or
+    holds (to revoke one at their request). Staff only, checked before any look-up."""
+    staff_scope(actor, ("window_clerk", "platform_admin"))
+    person = person_matching(id_number=id_number, name=name)
+    if person is None:
+        raise NotFound(
+            _("No registered person matches this ID number and name."), code="person_not_found"
+        )
+    return _authorisations().filter(Q(principal=person) | Q(agent_person=person))
+
+
+def authorisation_get(*, actor: Any, authorisation_id: int) -> AgentAuthorisation:
+    """One authorisation, for its principal, its agent or a window clerk; 404 for anyone else."""
+    authorisation = _authorisations().filter(pk=authorisation_id).first()
+    if authorisation is not None:
+        person = person_for_user(actor)
+        staff = staff_for_user(actor)
+        if (
+            person is not None
+            and person.pk in (authorisation.principal_id, authorisation.agent_person_id)
+        ) or (staff is not None and staff.pk == authorisation.agent_staff_id):
+            return authorisation
+        try:
+            staff_scope(actor, ("window_clerk", "platform_admin"))
+        except DomainError:
+            pass
+        else:
+            return authorisation
+    raise NotFound(_("No authorisation has this id."), code="authorisation_not_found")
+
+
+def authorisation_view(authorisation: AgentAuthorisation, *, today: dt.date | None = None) -> str:
+    """The state as it reads today: active, revoked or expired."""
+    return authorisation.state_on(today or timezone.localdate())

@@ -9,7 +9,8 @@ import io
 import os
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,22 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tongban.accounts.models import Enterprise, MemberRole, Person, Staff, StaffRole
+from tongban.accounts import verification
+from tongban.accounts.models import Enterprise, MemberRole, Person, RealNameLevel, Staff, StaffRole
 from tongban.accounts.permissions import Scope, require_login, staff_scope
 from tongban.accounts.selectors import (
     person_and_enterprise,
     person_find_by_id_number,
     person_for_user,
+    person_matching,
+    staff_for_user,
 )
+from tongban.accounts.services import known_person
 from tongban.cases import federation, files, legs, scanning, workdays, workflow
+from tongban.cases.events import CaseAuditEvent
 from tongban.cases.models import (
+    AgentAuthorisation,
+    AuthorisationState,
     Case,
     CaseAlert,
     CaseEvent,
@@ -42,13 +50,14 @@ from tongban.cases.models import (
     Material,
     MaterialSource,
     PauseKind,
+    PowerOfAttorney,
 )
 from tongban.cases.personal import protect
 from tongban.catalog.forms import form_errors
 from tongban.catalog.models import Implementation, ServiceItem
 from tongban.catalog.selectors import version_current
 from tongban.core import chain
-from tongban.core.audit import SYSTEM
+from tongban.core.audit import SYSTEM, audit_record
 from tongban.core.errors import (
     Conflict,
     DomainError,
@@ -58,6 +67,7 @@ from tongban.core.errors import (
     ValidationFailed,
 )
 from tongban.core.logging import get_logger
+from tongban.core.validation import check_text
 from tongban.regions.codes import ancestors, province_of
 
 log = get_logger(__name__)
@@ -89,14 +99,20 @@ def case_submit(
     applicant_id_number: str | None = None,
     window_id: int | None = None,
     origin_division: str | None = None,
+    authorisation_id: int | None = None,
 ) -> Case:
     """File a case under the catalogue version in force.
 
-    ONLINE: the actor applies for themselves (or for an enterprise they act for). PROXY: a
-    window clerk files it for the applicant in front of them (named by ID number), in the
-    clerk's own jurisdiction; the authority elsewhere decides. JOINT: the applicant applies
-    at the destination (``authority_division``) and names the other place
-    (``origin_division``); the item's leg plan lays out who does what where.
+    ONLINE: the actor applies for themselves (or for an enterprise they act for), or, naming
+    an ``authorisation_id``, as the agent of the person who authorised them (帮办代办): that
+    person is the applicant. PROXY: a window clerk files it for the applicant in front of them
+    (named by ID number), in the clerk's own jurisdiction; the authority elsewhere decides.
+    JOINT: the applicant applies at the destination (``authority_division``) and names the
+    other place (``origin_division``); the item's leg plan lays out who does what where.
+
+    The person at the keyboard (for an enterprise its handler, for a principal their agent, at
+    a window the applicant) must hold the item's real-name level: Forbidden
+    ``real_name_level_too_low`` otherwise, before anything is written.
     """
     require_login(actor)
     errors = FieldErrors()
@@ -146,22 +162,50 @@ def case_submit(
         staff_scope(actor, (StaffRole.WINDOW_CLERK,))
         if person_find_by_id_number(id_number=applicant_id_number or "") is None:
             errors.add("applicant_id_number", _("No registered person has this ID number."))
+    if authorisation_id is not None and (mode == CaseMode.PROXY or enterprise_uscc):
+        errors.add(
+            "authorisation_id",
+            _("Apply on someone's behalf online, for a person, not for an enterprise."),
+        )
     errors.raise_if_any()
     assert scenario is not None
     assert implementation is not None
     assert implementation.department is not None
 
-    applicant, enterprise, clerk, receiving_division, window = _intake_parties(
-        actor=actor,
-        mode=mode,
-        enterprise_uscc=enterprise_uscc,
-        applicant_id_number=applicant_id_number,
-        window_id=window_id,
-    )
+    authorisation = None
+    if authorisation_id is not None:
+        authorisation = _authorisation_for_submit(actor, authorisation_id, item)
+        agent = authorisation.agent_person
+        applicant, enterprise, clerk, receiving_division, window = (
+            authorisation.principal,
+            None,
+            None,
+            settings.TONGBAN_NODE_CODE,
+            None,
+        )
+        acting = agent  # None for a staff helper, who is known as staff
+    else:
+        applicant, enterprise, clerk, receiving_division, window = _intake_parties(
+            actor=actor,
+            mode=mode,
+            enterprise_uscc=enterprise_uscc,
+            applicant_id_number=applicant_id_number,
+            window_id=window_id,
+        )
+        agent = applicant if enterprise else None
+        acting = applicant
+    if acting is not None:
+        _check_real_name_level(actor, acting, item)
     flow = workflow.load(workflow.name_for(item.workflow, mode))
     decided_at = _remote_nodes(mode, implementation, places, enterprise)
     now = timezone.now()
     with transaction.atomic():
+        if authorisation is not None:
+            # Locked and checked again: a revocation committed since the check above wins.
+            authorisation_check(
+                AgentAuthorisation.objects.select_for_update().get(pk=authorisation.pk),
+                item_code=item.code,
+            )
         case = Case.objects.create(
             number=next_number(
                 implementation,
@@ -178,7 +222,8 @@ def case_submit(
             state=flow.initial,
             applicant_person=None if enterprise else applicant,
             applicant_enterprise=enterprise,
-            agent=applicant if enterprise else None,
+            agent=agent,
+            authorisation=authorisation,
             form_data=protect(scenario.form_schema, form_data),
             receiving_division_id=receiving_division,
             receiving_window=window,
@@ -203,6 +248,11 @@ def case_submit(
                 "version": version.number,
                 "scenario": scenario.key,
                 **({"legs": plan.name} if plan is not None else {}),
+                **(
+                    {"authorisation": authorisation.pk, "agent": authorisation.agent_label}
+                    if authorisation is not None
+                    else {}
+                ),
             },
         )
         # Across provinces: the deciding node gets the case (this one keeps a mirror), or,
@@ -215,6 +265,45 @@ def case_submit(
                 federation.hand_over(case, to=node)
     log.info("case.submitted", case_id=case.pk, mode=mode)
     return case
+
+
+def _check_real_name_level(actor: Any, person: Person, item: ServiceItem) -> None:
+    """Refuse a person below the item's real-name level, saying which level and how to get it
+    (the configured verification methods); the refusal is logged and audited."""
+    needed = item.min_real_name_level
+    held = person.real_name_level
+    if held >= needed:
+        return
+    ways = "；".join(
+        f"{method.label}：{method.instructions}" for method in verification.methods_reaching(needed)
+    )
+    log.warning(
+        "case.real_name_level_too_low",
+        person_id=person.pk,
+        item=item.code,
+        needed=needed,
+        held=held,
+    )
+    audit_record(
+        actor=actor,
+        action=CaseAuditEvent.REFUSED_REAL_NAME_LEVEL,
+        target=person,
+        changes={"item": item.code, "needed": needed, "held": held},
+    )
+    raise Forbidden(
+        _(
+            "This item needs real-name level L%(needed)d (%(label)s); yours is L%(held)d. "
+            "Raise your level first: %(ways)s"
+        )
+        % {
+            "needed": needed,
+            "label": RealNameLevel(needed).label,
+            "held": held,
+            "ways": ways or _("ask a service hall which verification it offers."),
+        },
+        code="real_name_level_too_low",
+        fields={"real_name_level": _("At least L%(needed)d is needed.") % {"needed": needed}},
+    )
 
 
 def _remote_nodes(
@@ -563,16 +652,7 @@ IDENTITY_METHODS = {
     "face_match": "人证比对（人脸识别）",
     "visual_check": "人工核对证件",
 }
-IDENTITY_DOCUMENTS = {
-    "resident_id_card": "居民身份证",
-    "temporary_id_card": "临时居民身份证",
-    "household_register": "居民户口簿",
-    "passport": "护照",
-    "hk_macau_permit": "港澳居民来往内地通行证",
-    "taiwan_permit": "台湾居民来往大陆通行证",
-    "hmt_residence_permit": "港澳台居民居住证",
-    "foreign_permanent_residence": "外国人永久居留身份证",
-}
+IDENTITY_DOCUMENTS = verification.IDENTITY_DOCUMENTS
 IDENTITY_HOLDERS = {"applicant": "申请人本人", "agent": "代理人"}
 CHECK_RESULTS = {"present": "已收取", "missing": "缺少", "not_applicable": "本情形不需要"}
 
@@ -777,8 +857,7 @@ def _authorise(
 ) -> Staff | str:
     """The acting staff member, or "applicant"; Forbidden if this actor may not take the step."""
     if step.side == "applicant":
-        person = person_for_user(actor)
-        if person is None or not _acts_for_applicant(person, case):
+        if not acts_for_applicant(actor, case):
             raise Forbidden(_("Only the applicant or their agent can do this."))
         return "applicant"
     roles = step.roles
@@ -803,15 +882,39 @@ def _covers(scope: Scope, division: str, department: int | None) -> bool:
     )
 
 
-def _acts_for_applicant(person: Person, case: Case) -> bool:
-    if case.applicant_person_id == person.pk or case.agent_id == person.pk:
-        return True
-    if case.applicant_enterprise_id is not None:
-        return person.memberships.filter(
-            enterprise_id=case.applicant_enterprise_id,
-            role__in=[MemberRole.LEGAL_REPRESENTATIVE, MemberRole.AUTHORISED_HANDLER],
-        ).exists()
-    return False
+def acts_for_applicant(actor: Any, case: Case) -> bool:
+    """Whether the actor may act on the applicant's side of the case now: the applicant, a
+    current member of the applicant enterprise (a removed handler no longer is), or the agent of
+    the case's authorisation while it is in force for the case's item. An agent whose
+    authorisation no longer allows it is refused with the reason (Forbidden
+    ``authorisation_revoked`` / ``authorisation_expired`` / ``authorisation_not_for_item``)."""
+    person = person_for_user(actor)
+    if person is not None:
+        if case.applicant_person_id == person.pk:
+            return True
+        if (
+            case.applicant_enterprise_id is not None
+            and person.memberships.filter(
+                enterprise_id=case.applicant_enterprise_id,
+                role__in=[MemberRole.LEGAL_REPRESENTATIVE, MemberRole.AUTHORISED_HANDLER],
+            ).exists()
+        ):
+            return True
+    if case.authorisation_id is None:
+        return False
+    # Read afresh, never from a copy cached with the case: a revocation counts at once.
+    authorisation = AgentAuthorisation.objects.get(pk=case.authorisation_id)
+    if not _is_agent_of(actor, person, authorisation):
+        return False
+    authorisation_check(authorisation, item_code=case.item.code, case=case)
+    return True
+
+
+def _is_agent_of(actor: Any, person: Person | None, authorisation: AgentAuthorisation) -> bool:
+    if authorisation.agent_person_id is not None:
+        return person is not None and authorisation.agent_person_id == person.pk
+    staff = staff_for_user(actor)
+    return staff is not None and authorisation.agent_staff_id == staff.pk
 
 
 # Free text in an action's details: long enough for reasons, short enough for a chain link.
@@ -981,8 +1084,7 @@ UPLOAD_STATES = _UPLOAD_STATES = frozenset({"submitted", "awaiting_supplement", 
 
 def _uploader_role(actor: Any, case: Case) -> str | None:
     """ "applicant" or "window_clerk" if this actor may add materials to the case."""
-    person = person_for_user(actor)
-    if person is not None and _acts_for_applicant(person, case):
+    if acts_for_applicant(actor, case):
         return "applicant"
     try:
         scope = staff_scope(actor, (StaffRole.WINDOW_CLERK,))
@@ -995,7 +1097,86 @@ def _uploader_role(actor: Any, case: Case) -> str | None:
 
 def can_upload(*, actor: Any, case: Case) -> bool:
     """Whether the page should offer uploads to this actor now."""
-    return case.state in _UPLOAD_STATES and _uploader_role(actor, case) is not None
+    if case.state not in _UPLOAD_STATES:
+        return False
+    try:
+        return _uploader_role(actor, case) is not None
+    except DomainError:  # an agent whose authorisation ended: the page offers nothing
+        return False
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    name: str
+    content: bytes
+    kind: str
+    sha256: str
+
+    def stored_fields(self, path: str, scanned: Any) -> dict[str, Any]:
+        """The columns a record of a stored file keeps (materials, powers of attorney)."""
+        return {
+            "path": path,
+            "original_name": self.name,
+            "content_type": files.CONTENT_TYPES[self.kind],
+            "size": len(self.content),
+            "sha256": self.sha256,
+            "scan_status": scanned.status,
+        }
+
+
+def read_upload(upload: Any, *, accepted_types: list[str] | tuple[str, ...] = ()) -> CheckedUpload:
+    """Read an uploaded file (``name``, ``size``, ``chunks()``) and check it: not empty, within
+    the size limit (whatever size it declared), its first bytes say PDF, JPEG, PNG or OFD and
+    its extension agrees, and it is one of ``accepted_types`` when given."""
+    limit = getattr(settings, "TONGBAN_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+    too_large = _("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
+    name = os.path.basename(str(getattr(upload, "name", "") or ""))[:255]
+    if not upload or getattr(upload, "size", 0) <= 0:
+        raise ValidationFailed(fields={"file": _("The file is empty.")})
+    if upload.size > limit:
+        raise ValidationFailed(fields={"file": too_large})
+    digest = hashlib.sha256()
+    buffer = io.BytesIO()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+        buffer.write(chunk)
+        if buffer.tell() > limit:  # the declared size lied
+            raise ValidationFailed(fields={"file": too_large})
+    content = buffer.getvalue()
+    kind = files.sniff_bytes(content)
+    if kind is None or files.extension_kind(name) != kind:
+        raise ValidationFailed(
+            fields={
+                "file": _("The file is not what its name says; send a PDF, JPEG, PNG or OFD file.")
+            }
+        )
+    accepted = {files.EXTENSIONS.get(t, t) for t in accepted_types}
+    if accepted and kind not in accepted:
+        raise ValidationFailed(
+            fields={
+                "file": _("This material accepts: %(types)s.")
+                % {"types": ", ".join(accepted_types)}
+            }
+        )
+    return CheckedUpload(name=name, content=content, kind=kind, sha256=digest.hexdigest())
+
+
+@contextmanager
+def stored_upload(checked: CheckedUpload, *, folder: str) -> Iterator[tuple[str, Any]]:
+    """Store a checked file under ``folder`` (a path of internal ids, never the upload's name),
+    run the antivirus hook, and give (stored path, scan result) to the block that writes its
+    record; the file is deleted again if the block fails, so no file is left without one."""
+    stored = default_storage.save(
+        f"{folder}/{uuid.uuid4().hex}.{checked.kind}", ContentFile(checked.content)
+    )
+    try:
+        result = scanning.scanner().scan(Path(default_storage.path(stored)))
+        if result.status == "infected":
+            raise ValidationFailed(fields={"file": _("The file was refused by the virus scanner.")})
+        yield stored, result
+    except BaseException:
+        default_storage.delete(stored)
+        raise
 
 
 def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> Material:
@@ -1022,93 +1203,44 @@ def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> M
     if spec is None:
         raise ValidationFailed(fields={"spec_key": _("This situation asks for no such material.")})
 
-    limit = getattr(settings, "TONGBAN_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
-    name = os.path.basename(str(getattr(upload, "name", "") or ""))[:255]
-    if not upload or getattr(upload, "size", 0) <= 0:
-        raise ValidationFailed(fields={"file": _("The file is empty.")})
-    if upload.size > limit:
-        raise ValidationFailed(
-            fields={
-                "file": _("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
-            }
-        )
-    digest = hashlib.sha256()
-    buffer = io.BytesIO()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-        buffer.write(chunk)
-        if buffer.tell() > limit:  # the declared size lied
-            raise ValidationFailed(
-                fields={
-                    "file": _("The file is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
-                }
+    checked = read_upload(upload, accepted_types=spec.accepted_types)
+    with (
+        stored_upload(checked, folder=f"cases/{case.pk}") as (stored, result),
+        transaction.atomic(),
+    ):
+        locked = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+        if locked.state not in _UPLOAD_STATES:
+            raise Conflict(
+                _("Materials can no longer be added to this case."), code="materials_closed"
             )
-    content = buffer.getvalue()
-    kind = files.sniff_bytes(content)
-    claimed = files.extension_kind(name)
-    if kind is None or claimed != kind:
-        raise ValidationFailed(
-            fields={
-                "file": _("The file is not what its name says; send a PDF, JPEG, PNG or OFD file.")
-            }
+        material = Material.objects.create(
+            case=locked,
+            spec=spec,
+            source=MaterialSource.UPLOAD,
+            **checked.stored_fields(stored, result),
+            original_to_post=spec.original_required,
+            uploaded_by=actor,
+            ref=uuid.uuid4().hex,
         )
-    accepted = {files.EXTENSIONS.get(t, t) for t in spec.accepted_types}
-    if accepted and kind not in accepted:
-        raise ValidationFailed(
-            fields={
-                "file": _("This material accepts: %(types)s.")
-                % {"types": ", ".join(spec.accepted_types)}
-            }
-        )
-
-    relative = f"cases/{case.pk}/{uuid.uuid4().hex}.{kind}"
-    stored = default_storage.save(relative, ContentFile(content))
-    try:
-        result = scanning.scanner().scan(Path(default_storage.path(stored)))
-        if result.status == "infected":
-            raise ValidationFailed(fields={"file": _("The file was refused by the virus scanner.")})
-        with transaction.atomic():
-            locked = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
-            if locked.state not in _UPLOAD_STATES:
-                raise Conflict(
-                    _("Materials can no longer be added to this case."), code="materials_closed"
-                )
-            material = Material.objects.create(
-                case=locked,
-                spec=spec,
-                source=MaterialSource.UPLOAD,
-                path=stored,
-                original_name=name,
-                content_type=files.CONTENT_TYPES[kind],
-                size=len(content),
-                sha256=digest.hexdigest(),
-                scan_status=result.status,
-                original_to_post=spec.original_required,
-                uploaded_by=actor,
-                ref=uuid.uuid4().hex,
+        if federation.is_mirror(locked):
+            # The deciding node fetches the file and appends the link; it comes back.
+            federation.material_added(
+                locked, material, role="applicant" if is_applicant else "window_clerk"
             )
-            if federation.is_mirror(locked):
-                # The deciding node fetches the file and appends the link; it comes back.
-                federation.material_added(
-                    locked, material, role="applicant" if is_applicant else "window_clerk"
-                )
-            else:
-                append_event(
-                    locked,
-                    actor=actor,
-                    role="applicant" if is_applicant else "window_clerk",
-                    action="attach",
-                    from_state=locked.state,
-                    to_state=locked.state,
-                    payload={
-                        "material": spec.key,
-                        "sha256": material.sha256,
-                        "size": material.size,
-                    },
-                )
-    except BaseException:
-        default_storage.delete(stored)  # no orphan file when the record is not written
-        raise
+        else:
+            append_event(
+                locked,
+                actor=actor,
+                role="applicant" if is_applicant else "window_clerk",
+                action="attach",
+                from_state=locked.state,
+                to_state=locked.state,
+                payload={
+                    "material": spec.key,
+                    "sha256": material.sha256,
+                    "size": material.size,
+                },
+            )
     log.info("case.material_added", case_id=case.pk, material_id=material.pk)
     return material
 
@@ -1205,3 +1337,343 @@ def cases_raise_alerts(*, today: dt.date | None = None) -> int:
                     "case.deadline_alert", case_id=case.pk, level=clock.flag, days_left=clock.left
                 )
     return raised
+
+
+# Agent authorisations (帮办代办) -------------------------------------------------------------
+
+# How long one power of attorney may run; a longer arrangement is renewed, so the principal
+# confirms it at least once a year.
+MAX_AUTHORISATION_DAYS = 366
+MAX_AUTHORISED_ITEMS = 50
+AUTHORISATION_ROLES = (StaffRole.WINDOW_CLERK, StaffRole.PLATFORM_ADMIN)
+
+
+def authorisation_check(
+    authorisation: AgentAuthorisation,
+    *,
+    item_code: str,
+    case: Case | None = None,
+    today: dt.date | None = None,
+) -> None:
+    """Forbidden, with the reason as its code, unless the authorisation is in force today and
+    covers the item; each refusal is logged."""
+    today = today or timezone.localdate()
+    problem: tuple[str, Any] | None = None
+    if authorisation.state == AuthorisationState.REVOKED:
+        problem = (
+            "authorisation_revoked",
+            _("The authorisation was revoked on %(day)s; the agent can no longer act.")
+            % {
+                "day": timezone.localdate(authorisation.revoked_at).isoformat()
+                if authorisation.revoked_at
+                else ""
+            },
+        )
+    elif authorisation.state_on(today) == AuthorisationState.EXPIRED:
+        problem = (
+            "authorisation_expired",
+            _("The authorisation expired after %(day)s; the principal can grant a new one.")
+            % {"day": authorisation.valid_until.isoformat()},
+        )
+    elif today < authorisation.valid_from:
+        problem = (
+            "authorisation_not_yet_valid",
+            _("The authorisation is valid from %(day)s.")
+            % {"day": authorisation.valid_from.isoformat()},
+        )
+    elif not authorisation.covers(item_code):
+        problem = (
+            "authorisation_not_for_item",
+            _("The authorisation does not cover this item."),
+        )
+    if problem is None:
+        return
+    log.warning(
+        "case.authorisation_refused",
+        code=problem[0],
+        authorisation_id=authorisation.pk,
+        case_id=case.pk if case is not None else None,
+        item=item_code,
+    )
+    raise Forbidden(problem[1], code=problem[0])
+
+
+def _authorisation_for_submit(
+    actor: Any, authorisation_id: int, item: ServiceItem
+) -> AgentAuthorisation:
+    """The authorisation an agent applies under: theirs (else 404, so ids of others' tell
+    nothing), in force, covering the item."""
+    authorisation = (
+        AgentAuthorisation.objects.select_related("principal", "agent_person", "agent_staff")
+        .filter(pk=authorisation_id)
+        .first()
+    )
+    if authorisation is None or not _is_agent_of(actor, person_for_user(actor), authorisation):
+        raise NotFound(_("You hold no authorisation with this id."), code="authorisation_not_found")
+    authorisation_check(authorisation, item_code=item.code)
+    return authorisation
+
+
+def _check_period(
+    valid_from: dt.date | None, valid_until: dt.date | None, errors: FieldErrors
+) -> tuple[dt.date, dt.date | None]:
+    today = timezone.localdate()
+    start = valid_from or today
+    if start < today:
+        errors.add("valid_from", _("An authorisation cannot start in the past."))
+    if valid_until is None:
+        errors.add("valid_until", _("This field is required."))
+    elif valid_until < start:
+        errors.add("valid_until", _("The last day cannot come before the first."))
+    elif (valid_until - start).days >= MAX_AUTHORISATION_DAYS:
+        errors.add(
+            "valid_until",
+            _("An authorisation runs for at most %(days)d days; renew it after that.")
+            % {"days": MAX_AUTHORISATION_DAYS},
+        )
+    return start, valid_until
+
+
+def _check_items(all_items: bool, item_codes: Any, errors: FieldErrors) -> list[str]:
+    """The item codes an authorisation covers: known in the catalogue in force, none twice."""
+    if all_items:
+        return []
+    if not isinstance(item_codes, list | tuple) or not all(
+        isinstance(code, str) for code in item_codes
+    ):
+        errors.add("item_codes", _("Expected a list of item codes."))
+        return []
+    codes = sorted({code.strip().upper() for code in item_codes if code.strip()})
+    if not codes:
+        errors.add("item_codes", _("Choose the items, or all items."))
+    elif len(codes) > MAX_AUTHORISED_ITEMS:
+        errors.add(
+            "item_codes",
+            _("At most %(n)d items; choose all items instead.") % {"n": MAX_AUTHORISED_ITEMS},
+        )
+    else:
+        known = set(
+            ServiceItem.objects.filter(version=version_current(), code__in=codes).values_list(
+                "code", flat=True
+            )
+        )
+        unknown = [code for code in codes if code not in known]
+        if unknown:
+            errors.add(
+                "item_codes",
+                _("No service item has these codes: %(codes)s.") % {"codes": ", ".join(unknown)},
+            )
+    return codes
+
+
+def _authorisation_audit(
+    actor: Any, action: str, authorisation: AgentAuthorisation, **changes: Any
+) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        target=authorisation,
+        changes={
+            "principal": authorisation.principal_id,
+            "agent_person": authorisation.agent_person_id,
+            "agent_staff": authorisation.agent_staff_id,
+            **changes,
+        },
+    )
+    log.info(action, authorisation_id=authorisation.pk)
+
+
+def agent_authorisation_grant(
+    *,
+    actor: Any,
+    agent_id_number: str,
+    agent_name: str,
+    all_items: bool = False,
+    item_codes: Any = (),
+    valid_from: dt.date | None = None,
+    valid_until: dt.date | None = None,
+) -> AgentAuthorisation:
+    """The logged-in person authorises another registered person to apply for them, signing
+    the power of attorney online (the record of this logged-in act is the signature). The agent
+    is named by ID number and name; anything that does not match says only "no match"."""
+    require_login(actor)
+    principal = person_for_user(actor)
+    if principal is None:
+        raise Forbidden(_("Only a registered person can do this."))
+    errors = FieldErrors()
+    agent = person_matching(id_number=agent_id_number or "", name=agent_name or "")
+    if agent is None:
+        errors.add("agent_id_number", _("No registered person matches this ID number and name."))
+    elif agent.pk == principal.pk:
+        errors.add("agent_id_number", _("You cannot authorise yourself."))
+    codes = _check_items(all_items, item_codes, errors)
+    start, until = _check_period(valid_from, valid_until, errors)
+    errors.raise_if_any()
+    assert until is not None
+    with transaction.atomic():
+        authorisation = AgentAuthorisation.objects.create(
+            principal=principal,
+            agent_person=agent,
+            all_items=all_items,
+            item_codes=codes,
+            valid_from=start,
+            valid_until=until,
+            power_of_attorney=PowerOfAttorney.SIGNED_ONLINE,
+            created_by=actor,
+        )
+        _authorisation_audit(
+            actor,
+            CaseAuditEvent.AUTHORISATION_GRANTED,
+            authorisation,
+            items="all" if all_items else codes,
+            valid=[start.isoformat(), until.isoformat()],
+            signed="online",
+        )
+    return authorisation
+
+
+def agent_authorisation_record(
+    *,
+    actor: Any,
+    principal_id_number: str,
+    principal_name: str,
+    upload: Any,
+    agent_id_number: str = "",
+    agent_name: str = "",
+    agent_employee_number: str = "",
+    all_items: bool = False,
+    item_codes: Any = (),
+    valid_from: dt.date | None = None,
+    valid_until: dt.date | None = None,
+) -> AgentAuthorisation:
+    """A window clerk records a paper power of attorney the principal signed, scanned in
+    (PDF, JPEG, PNG or OFD). The agent is a registered person (ID number and name) or a staff
+    helper (employee number)."""
+    staff_scope(actor, AUTHORISATION_ROLES)
+    errors = FieldErrors()
+    principal = known_person(
+        id_number=principal_id_number,
+        name=principal_name,
+        id_field="principal_id_number",
+        name_field="principal_name",
+        errors=errors,
+    )
+    agent_person = None
+    agent_staff = None
+    if agent_employee_number.strip():
+        agent_staff = Staff.objects.filter(
+            employee_number=agent_employee_number.strip(), active=True
+        ).first()
+        if agent_staff is None:
+            errors.add("agent_employee_number", _("No active staff member has this number."))
+    else:
+        agent_person = known_person(
+            id_number=agent_id_number,
+            name=agent_name,
+            id_field="agent_id_number",
+            name_field="agent_name",
+            errors=errors,
+        )
+        if agent_person is not None and principal is not None and agent_person.pk == principal.pk:
+            errors.add("agent_id_number", _("The principal cannot be their own agent."))
+    codes = _check_items(all_items, item_codes, errors)
+    start, until = _check_period(valid_from, valid_until, errors)
+    if upload is None:
+        errors.add("file", _("Scan in the signed power of attorney."))
+    errors.raise_if_any()
+    assert principal is not None
+    assert until is not None
+    checked = read_upload(upload)
+    with (
+        stored_upload(checked, folder=f"authorisations/{principal.pk}") as (stored, result),
+        transaction.atomic(),
+    ):
+        authorisation = AgentAuthorisation.objects.create(
+            principal=principal,
+            agent_person=agent_person,
+            agent_staff=agent_staff,
+            all_items=all_items,
+            item_codes=codes,
+            valid_from=start,
+            valid_until=until,
+            power_of_attorney=PowerOfAttorney.UPLOADED,
+            **checked.stored_fields(stored, result),
+            created_by=actor,
+        )
+        _authorisation_audit(
+            actor,
+            CaseAuditEvent.AUTHORISATION_RECORDED,
+            authorisation,
+            items="all" if all_items else codes,
+            valid=[start.isoformat(), until.isoformat()],
+            sha256=checked.sha256,
+        )
+    return authorisation
+
+
+def agent_authorisation_revoke(
+    *, actor: Any, authorisation_id: int, reason: str = ""
+) -> AgentAuthorisation:
+    """The principal revokes an authorisation (or a window clerk at their request, giving the
+    reason). From the commit on, the agent can neither apply nor act on cases filed under it."""
+    require_login(actor)
+    person = person_for_user(actor)
+    authorisation = AgentAuthorisation.objects.filter(pk=authorisation_id).first()
+    is_principal = (
+        authorisation is not None and person is not None and authorisation.principal_id == person.pk
+    )
+    if authorisation is None or not is_principal:
+        try:
+            staff_scope(actor, AUTHORISATION_ROLES)
+        except DomainError:
+            raise NotFound(
+                _("You gave no authorisation with this id."), code="authorisation_not_found"
+            ) from None
+        if authorisation is None:
+            raise NotFound(_("No authorisation has this id."), code="authorisation_not_found")
+    errors = FieldErrors()
+    clean_reason = check_text(
+        reason, field="reason", errors=errors, max_length=255, required=not is_principal
+    )
+    errors.raise_if_any()
+    with transaction.atomic():
+        locked = AgentAuthorisation.objects.select_for_update().get(pk=authorisation_id)
+        if locked.state == AuthorisationState.REVOKED:
+            return locked  # nothing changes: no write, no audit entry
+        before = locked.state
+        locked.state = AuthorisationState.REVOKED
+        locked.revoked_at = timezone.now()
+        locked.revoked_by = actor
+        locked.revoke_reason = clean_reason
+        locked.save(update_fields=["state", "revoked_at", "revoked_by", "revoke_reason"])
+        _authorisation_audit(
+            actor,
+            CaseAuditEvent.AUTHORISATION_REVOKED,
+            locked,
+            state=[before, locked.state],
+            reason=clean_reason,
+        )
+    return locked
+
+
+def authorisations_expire(*, today: dt.date | None = None) -> int:
+    """Mark as expired the active authorisations whose last day has passed (the periodic tick;
+    checks read the dates anyway, so this only keeps lists and filters honest)."""
+    today = today or timezone.localdate()
+    expired = 0
+    for authorisation in AgentAuthorisation.objects.filter(
+        state=AuthorisationState.ACTIVE, valid_until__lt=today
+    ).order_by("pk"):
+        with transaction.atomic():
+            changed = AgentAuthorisation.objects.filter(
+                pk=authorisation.pk, state=AuthorisationState.ACTIVE
+            ).update(state=AuthorisationState.EXPIRED)
+            if changed:
+                _authorisation_audit(
+                    SYSTEM,
+                    CaseAuditEvent.AUTHORISATION_EXPIRED,
+                    authorisation,
+                    state=[AuthorisationState.ACTIVE, AuthorisationState.EXPIRED],
+                )
+                expired += changed
+    return expired

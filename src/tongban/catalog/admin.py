@@ -187,7 +187,16 @@ class ImplementationInline(DraftOnlyMixin, admin.StackedInline):  # type: ignore
 class ServiceItemAdmin(DraftOnlyMixin, AuditedAdmin):
     form = ServiceItemForm
     list_display = ("code", "name", "version", "batch", "mode_list", "lead_unit", "missing")
-    list_filter = ("version", "batch", "online", "proxy", "joint", "themes", "code_provisional")
+    list_filter = (
+        "version",
+        "batch",
+        "online",
+        "proxy",
+        "joint",
+        "min_real_name_level",
+        "themes",
+        "code_provisional",
+    )
     search_fields = ("code", "name", "scenario_text")
     list_select_related = ("version", "lead_unit")
     empty_value_display = TO_BE_SUPPLIED
@@ -197,7 +206,18 @@ class ServiceItemAdmin(DraftOnlyMixin, AuditedAdmin):
     formfield_overrides = _PLACEHOLDER
     fieldsets = (
         (None, {"fields": ("version", ("code", "code_provisional"), "name", "item_type")}),
-        (_("Elements"), {"fields": ("legal_basis", "conditions", "scenario_text", "workflow")}),
+        (
+            _("Elements"),
+            {
+                "fields": (
+                    "legal_basis",
+                    "conditions",
+                    "scenario_text",
+                    "workflow",
+                    "min_real_name_level",
+                )
+            },
+        ),
         (
             _("Batch and units"),
             {"fields": (("batch", "batch_inferred", "seq"), "lead_unit", "cooperating_units")},

@@ -20,6 +20,7 @@ ITEM_FIELDS = (
     "scenario_text",
     "pattern",
     "workflow",
+    "min_real_name_level",
     "source",
     "confidence",
 )

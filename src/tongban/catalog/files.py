@@ -29,6 +29,7 @@ _LIST_COLUMNS = ("modes", "cooperating_units", "themes")
 _JSON_COLUMNS = ("scenarios", "implementations")
 COLUMNS = (*ITEM_FIELDS, "lead_unit", *_LIST_COLUMNS, *_JSON_COLUMNS)
 _BOOLEAN_COLUMNS = ("code_provisional", "batch_inferred")
+_INTEGER_COLUMNS = ("seq", "min_real_name_level")
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
@@ -224,7 +225,7 @@ def _from_row(values: dict[str, str]) -> dict[str, Any]:
             document[column] = {"true": True, "false": False, "": False}.get(
                 text.strip().lower(), text
             )
-        elif column == "seq":
+        elif column in _INTEGER_COLUMNS:
             document[column] = (
                 int(text) if text.strip().isdigit() else (None if not text.strip() else text)
             )

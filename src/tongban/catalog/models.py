@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from tongban.accounts.models import RealNameLevel
 from tongban.regions.models import Department, Division
 
 
@@ -125,6 +126,14 @@ class ServiceItem(models.Model):
     pattern = models.CharField(_("handling pattern"), max_length=4, blank=True)
     themes = models.ManyToManyField(Theme, verbose_name=_("themes"), blank=True, related_name="+")
     workflow = models.CharField(_("workflow"), max_length=64, default="standard")
+    # The real-name level (accounts.RealNameLevel: 1 registered, 2 identity verified, 3 verified
+    # in person or by face) the person who applies must hold; see reference.min_level_for.
+    min_real_name_level = models.PositiveSmallIntegerField(
+        _("minimum real-name level"),
+        choices=RealNameLevel.choices,
+        default=RealNameLevel.IDENTITY_VERIFIED,
+        help_text=_("The real-name level a person needs to apply for this item online."),
+    )
     source = models.CharField(_("source"), max_length=255, blank=True)
     confidence = models.CharField(_("confidence"), max_length=16, blank=True)
 

@@ -125,6 +125,66 @@ def _short_source(source: str) -> str:
     return source[:255]
 
 
+# The real-name level the reference items ask of the person who applies (accounts.RealNameLevel).
+# L2 (identity verified) by default: everything here touches the applicant's own records. L3
+# (verified in person or by face) where a mistaken identity does lasting harm that is hard to
+# undo: the result is a licence, permit, registration or certificate issued to the applicant, or
+# money, social insurance, property or the household register changes hands. Administrators
+# correct single items in the admin (minimum real-name level); imports carry the field. Looking
+# records up (查询) stays L2 even where the records are about money or property.
+LEVEL_3_WORDS = (
+    # licences, permits, registrations and certificates issued
+    "许可",
+    "审批",
+    "批准",
+    "换证",
+    "作业证办理",
+    "注册",
+    "资格认定",
+    "发证",
+    "核发",
+    "证新办",
+    "换领",
+    "挂失补办",
+    "设立登记",
+    "变更登记",
+    "注销登记",
+    "结婚登记",
+    "离婚登记",
+    "居民身份证",
+    # money and property
+    "提取",
+    "贷款",
+    "抵押",
+    "保险金",
+    "养老金",
+    "待遇",
+    "结算",
+    "不动产",
+    "采矿权",
+    "探矿权",
+    "无人抚养儿童认定",
+    # social insurance relations
+    "关系转移",
+    "互转",
+    "参保登记",
+    "社会保障卡申领",
+    "社会保障卡补领",
+    # the household register
+    "户口迁移",
+    "入户",
+)
+LEVEL_2 = 2
+LEVEL_3 = 3
+
+
+def min_level_for(name: str) -> int:
+    """The minimum real-name level of a reference item, from its name (see LEVEL_3_WORDS)."""
+    if "查询" in name:
+        return LEVEL_2
+    return LEVEL_3 if any(word in name for word in LEVEL_3_WORDS) else LEVEL_2
+
+
 def themes_for(text: str) -> list[str]:
     return sorted(key for key, _name, words in THEMES if any(word in text for word in words))
 
@@ -189,6 +249,7 @@ def reference_documents(departments_by_short_name: dict[str, str]) -> list[dict[
                 "scenario_text": row["scenario"],
                 "pattern": row["pattern"],
                 "workflow": "standard",
+                "min_real_name_level": min_level_for(row["name"]),
                 "source": _short_source(row["source"]),
                 "confidence": row["confidence"],
                 "modes": modes,

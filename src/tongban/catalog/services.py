@@ -196,6 +196,8 @@ _DEFAULTS: dict[str, Any] = {
     "window": False,
     "post": False,
     "workflow": "standard",
+    # Documents written before items stated a level: the platform's default (L2).
+    "min_real_name_level": 2,
     "order": 0,
     "form_schema": {},
     "accepted_types": [],

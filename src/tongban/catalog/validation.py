@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from tongban.accounts.models import RealNameLevel
 from tongban.catalog.models import ItemType, Mode
 from tongban.catalog.schema_safety import schema_problems
 from tongban.core.errors import Message
@@ -111,6 +112,17 @@ def check_item_document(doc: Any, known: Known) -> list[Problem]:
             (
                 "item_type",
                 _("Choose one of: %(choices)s.") % {"choices": ", ".join(ItemType.values)},
+            )
+        )
+    level = doc.get("min_real_name_level")
+    if level is not None and (
+        isinstance(level, bool) or not isinstance(level, int) or level not in RealNameLevel.values
+    ):
+        problems.append(
+            (
+                "min_real_name_level",
+                _("Choose one of: %(choices)s.")
+                % {"choices": ", ".join(str(value) for value in RealNameLevel.values)},
             )
         )
     for name in ("code_provisional", "batch_inferred"):

@@ -282,6 +282,14 @@ def prepare(*, citizens: int, max_items: int | None = None) -> Setup:
                     f"the ID number of bench citizen {index} belongs to someone else on this "
                     "node: not touching it"
                 )
+            # Items ask for a real-name level; the bench's synthetic citizens are given the
+            # highest through the window's service (recorded as such), not by a raw update.
+            account_services.person_verify_in_person(
+                actor=SYSTEM,
+                person=person,
+                document_checked="resident_id_card",
+                note="bench citizen (synthetic)",
+            )
             people.append(
                 Citizen(
                     person_id=person.pk,

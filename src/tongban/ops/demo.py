@@ -4,6 +4,7 @@ fictitious (valid check digits, invented names); never load this on a real node.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -13,12 +14,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_otp.oath import TOTP
 from stdnum.cn import ric, uscc
 
 from tongban.accounts import selectors as account_selectors
 from tongban.accounts import services as account_services
-from tongban.accounts.models import Enterprise, MemberRole, StaffRole, User
+from tongban.accounts.models import Enterprise, MemberRole, Person, StaffRole, User
+from tongban.cases import services as case_services
+from tongban.cases.models import AgentAuthorisation
 from tongban.core.audit import SYSTEM
 from tongban.delivery import appointments
 from tongban.delivery.models import Appointment, ScheduleKind
@@ -50,6 +54,8 @@ class DemoPerson:
     birth_date: str
     sequence: str
     phone: str
+    # Verified in person at a window (L3, every item), or left at L1 to show stepping up.
+    verified_in_person: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,12 @@ PERSONS = [
     DemoPerson("李四", "510104", "19921120", "456", "13800000002"),
     DemoPerson("王芳", "500112", "20000601", "246", "13800000003"),
     DemoPerson("赵敏", "510107", "19950115", "368", "13800000004"),
-    DemoPerson("阿依古丽·买买提", "650102", "19920908", "482", "13800000005"),
+    DemoPerson("阿依古丽·买买提", "650102", "19920908", "482", "13800000005", False),
 ]
+
+# 阿依古丽 (L1) lets 王芳 (L3) apply for her: the demo's agent authorisation (帮办代办).
+DEMO_AUTHORISATION = ("阿依古丽·买买提", "王芳")
+AUTHORISATION_DAYS = 365
 
 ENTERPRISES = [
     DemoEnterprise("重庆示例科技有限公司", "500103", "MA5UXXX01", "张三", ("王芳",)),
@@ -278,7 +288,47 @@ def load_demo() -> list[str]:
     summary.append(f"{created} enterprises")
     hours, booked = _load_appointments(node, persons)
     summary.append(f"{hours} windows with appointment hours; {booked} demo appointments")
+    summary.append(_verify_persons(persons))
+    summary.append(_authorise(persons))
     return summary
+
+
+def _verify_persons(persons: dict[str, tuple[Person, str]]) -> str:
+    """The demo's window clerk (the node itself on the hub, which has none) verified most
+    demo citizens in person; the service leaves one already verified unchanged."""
+    clerk = User.objects.filter(username="clerk").first() or SYSTEM
+    raised = 0
+    for spec in PERSONS:
+        if spec.verified_in_person:
+            record = account_services.person_verify_in_person(
+                actor=clerk,
+                person=persons[spec.name][0],
+                document_checked="resident_id_card",
+                note="演示数据",
+            )
+            raised += record is not None
+    names = "、".join(spec.name for spec in PERSONS if spec.verified_in_person)
+    return f"{raised} citizens verified in person (L3: {names}; the others stay L1)"
+
+
+def _authorise(persons: dict[str, tuple[Person, str]]) -> str:
+    principal_name, agent_name = DEMO_AUTHORISATION
+    principal, _principal_id = persons[principal_name]
+    agent, agent_id = persons[agent_name]
+    created = 0
+    if not AgentAuthorisation.objects.filter(principal=principal, agent_person=agent).exists():
+        today = timezone.localdate()
+        # Signed online by the principal, as she would on the portal.
+        case_services.agent_authorisation_grant(
+            actor=principal.user,
+            agent_id_number=agent_id,
+            agent_name=agent.name,
+            all_items=True,
+            valid_from=today,
+            valid_until=today + dt.timedelta(days=AUTHORISATION_DAYS - 1),
+        )
+        created = 1
+    return f"{created} agent authorisations ({principal_name} lets {agent_name} apply for her)"
 
 
 def _load_halls(node: str) -> int:

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tongban.accounts import selectors as accounts
-from tongban.accounts.models import MemberRole
+from tongban.accounts import verification
+from tongban.accounts.models import MemberRole, RealNameLevel
 from tongban.cases import legs, selectors, services, workflow
 from tongban.cases.models import Case
 from tongban.catalog import selectors as catalog
@@ -56,31 +57,40 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
         "plan": plan,
         "places": places(item),
         "divisions": list(Division.objects.order_by("code").values_list("code", "name")),
-        "enterprises": [
-            member.enterprise
-            for member in person.memberships.filter(
-                role__in=[MemberRole.LEGAL_REPRESENTATIVE, MemberRole.AUTHORISED_HANDLER]
-            ).select_related("enterprise")
-        ],
+        "applicants": applicant_choices(request.user, person, item),
         "chosen": {
             "mode": request.POST.get("mode", modes[0] if modes else ""),
             "authority_division": request.POST.get("authority_division", ""),
             "origin_division": request.POST.get("origin_division", ""),
-            "enterprise": request.POST.get("enterprise", ""),
+            "applicant": request.POST.get("applicant", request.GET.get("applicant", "")),
         },
         "errors": {},
+        **level_context(person, item.min_real_name_level),
     }
-    if scenario is None or not modes:
+    if scenario is None or not modes or not context["level_ok"]:
+        # Below the item's level: the page says how to step up instead of a form that fails.
         return render(request, "portal/cases/apply.html", context)
+    # The form starts with the applicant's own details: the person's, or, applying for a
+    # principal, the principal's (the choice reloads the page).
+    applicant = person
+    kind, _colon, key = context["chosen"]["applicant"].partition(":")
+    if kind == "authorisation":
+        usable = {
+            str(a.pk): a
+            for a in selectors.authorisations_usable(actor=request.user, item_code=item.code)
+        }
+        if key in usable:
+            applicant = usable[key].principal
     values: dict[str, Any] = {
-        "applicant_name": person.name,
-        "id_number": person.id_number,
-        "phone": person.phone,
+        "applicant_name": applicant.name,
+        "id_number": applicant.id_number,
+        "phone": applicant.phone,
     }
     form_errors: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
         values = schema_form.read(scenario.form_schema, request.POST, prefix=FORM_PREFIX)
+        kind, _colon, key = request.POST.get("applicant", "").partition(":")
         try:
             case = services.case_submit(
                 actor=request.user,
@@ -89,12 +99,17 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
                 authority_division=request.POST.get("authority_division", ""),
                 form_data=values,
                 mode=request.POST.get("mode", ""),
-                enterprise_uscc=request.POST.get("enterprise") or None,
+                enterprise_uscc=key if kind == "enterprise" and key else None,
+                authorisation_id=int(key) if kind == "authorisation" and key.isdigit() else None,
                 origin_division=request.POST.get("origin_division") or None,
             )
         except ValidationFailed as error:
             status = 400
             form_errors, context["errors"] = schema_form.split_errors(error.fields)
+            context["message"] = error.message
+        except DomainError as error:
+            # Refused as a whole (an authorisation revoked meanwhile, the level): say why.
+            status = error.status
             context["message"] = error.message
         else:
             messages.success(
@@ -107,6 +122,41 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
         scenario.form_schema, values, form_errors, prefix=FORM_PREFIX
     )
     return render(request, "portal/cases/apply.html", context, status=status)
+
+
+def applicant_choices(actor: Any, person: Any, item: ServiceItem) -> list[tuple[str, str]]:
+    """Whom the person can apply for: themselves, the enterprises they act for, and the people
+    whose authorisation in force covers this item (value, label)."""
+    choices = [("", _("Myself"))]
+    choices += [
+        (f"enterprise:{member.enterprise.uscc}", member.enterprise.name)
+        for member in person.memberships.filter(
+            role__in=[MemberRole.LEGAL_REPRESENTATIVE, MemberRole.AUTHORISED_HANDLER]
+        ).select_related("enterprise")
+    ]
+    choices += [
+        (
+            f"authorisation:{authorisation.pk}",
+            _("%(principal)s, as their agent (authorised until %(until)s)")
+            % {
+                "principal": authorisation.principal.name_masked,
+                "until": authorisation.valid_until.isoformat(),
+            },
+        )
+        for authorisation in selectors.authorisations_usable(actor=actor, item_code=item.code)
+    ]
+    return choices
+
+
+def level_context(person: Any, needed: int) -> dict[str, Any]:
+    """The real-name level an item needs, the person's, and how to step up."""
+    return {
+        "level_needed": needed,
+        "level_needed_label": RealNameLevel(needed).label,
+        "level_held": person.real_name_level,
+        "level_ok": person.real_name_level >= needed,
+        "step_up_methods": verification.methods_reaching(needed),
+    }
 
 
 def places(item: ServiceItem) -> list[tuple[str, str]]:
@@ -164,6 +214,8 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
     return {
         "case": case,
         "flow": flow,
+        "applicant_label": selectors.case_applicant_label(case),
+        "agent_label": selectors.case_agent_label(case),
         "state_label": flow.states.get(case.state, case.state),
         "clock": selectors.case_clock(case),
         "legs": legs_view,
@@ -221,6 +273,11 @@ def case_upload(request: HttpRequest, number: str) -> HttpResponse:
         request.POST.get("back", ""), "portal:case"
     )
     return redirect(back, number=number)
+
+
+def form_errors_of(error: DomainError) -> dict[str, str]:
+    """A refusal as a form shows it: the field messages, else the message on top ("form")."""
+    return {name: str(text) for name, text in error.fields.items()} or {"form": str(error.message)}
 
 
 def error_text(error: DomainError) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tongban.portal import appointment_views, case_views, views
+from tongban.portal import account_views, appointment_views, case_views, views
 
 app_name = "portal"
 urlpatterns = [
@@ -12,6 +12,24 @@ urlpatterns = [
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("signup/", views.sign_up, name="signup"),
     path("me/life-events/", views.life_events, name="life_events"),
+    path("me/", account_views.account, name="account"),
+    path(
+        "me/verification/<slug:key>/start/",
+        account_views.verification_start,
+        name="verification_start",
+    ),
+    path("me/enterprises/<str:uscc>/", account_views.enterprise, name="enterprise"),
+    path(
+        "me/enterprises/<str:uscc>/members/<int:person_id>/remove/",
+        account_views.enterprise_member_remove,
+        name="enterprise_member_remove",
+    ),
+    path("me/authorisations/", account_views.authorisations, name="authorisations"),
+    path(
+        "me/authorisations/<int:authorisation_id>/revoke/",
+        account_views.authorisation_revoke,
+        name="authorisation_revoke",
+    ),
     path("items/<str:code>/apply/", case_views.apply, name="apply"),
     path("me/cases/", case_views.my_cases, name="my_cases"),
     path("appointments/book/", appointment_views.book, name="book_appointment"),

@@ -272,3 +272,9 @@ if TONGBAN_TRUSTED_PROXIES:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Real-name verification methods (accounts/verification.py), by dotted path: in-person
+# verification at a window ships; a face-verification provider is added here by a deployment.
+TONGBAN_VERIFICATION_METHODS = env_list(
+    "TONGBAN_VERIFICATION_METHODS", ["tongban.accounts.verification.InPersonVerification"]
+)

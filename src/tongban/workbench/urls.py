@@ -18,6 +18,13 @@ urlpatterns = [
         appointment_views.act,
         name="appointment_act",
     ),
+    path("verify/", views.verify, name="verify"),
+    path("authorisations/", views.authorisations, name="authorisations"),
+    path(
+        "authorisations/<int:authorisation_id>/revoke/",
+        views.authorisation_revoke,
+        name="authorisation_revoke",
+    ),
     path("cases/<str:number>/", views.case_page, name="case"),
     path("cases/<str:number>/forward/", views.forward, name="forward"),
     path("cases/<str:number>/actions/<slug:action>/", views.case_action, name="case_action"),

@@ -13,28 +13,33 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from tongban.accounts import services as account_services
 from tongban.accounts.models import StaffRole
 from tongban.accounts.permissions import Scope, staff_scope
+from tongban.accounts.selectors import person_find_by_id_number
+from tongban.accounts.verification import IDENTITY_DOCUMENTS
 from tongban.cases import legs, selectors, services, workflow
 from tongban.cases.models import Case, CaseMode, PauseKind
 from tongban.cases.personal import reveal
 from tongban.catalog import selectors as catalog
-from tongban.core.errors import DomainError, Forbidden, ValidationFailed
-from tongban.core.masking import mask_name
+from tongban.core.errors import DomainError, Forbidden
 from tongban.delivery import carriers
 from tongban.delivery import services as delivery
 from tongban.delivery.models import ShipmentPurpose, ShipmentState
 from tongban.delivery.selectors import shipment_case, shipments_of
 from tongban.portal import schema_form
+from tongban.portal.account_views import parse_date, revoke_and_say
 from tongban.portal.case_views import (
     FORM_PREFIX,
     case_context,
     done_message,
     error_text,
+    form_errors_of,
     places,
 )
 from tongban.portal.views import query_without_page
@@ -91,9 +96,8 @@ def queue(request: HttpRequest) -> HttpResponse:
                 "case": case,
                 "state_label": flow.states.get(case.state, case.state),
                 "clock": selectors.case_clock(case, calendar=calendar),
-                "applicant": case.applicant_enterprise.name
-                if case.applicant_enterprise
-                else mask_name(case.applicant_person.name if case.applicant_person else ""),
+                "applicant": selectors.case_applicant_label(case),
+                "agent": selectors.case_agent_label(case),
             }
         )
     scope: Scope = request.scope  # type: ignore[attr-defined]
@@ -367,7 +371,10 @@ def receive(request: HttpRequest) -> HttpResponse:
                 "authority_division": request.POST.get("authority_division", ""),
                 "window_id": request.POST.get("window_id", ""),
                 "applicant_id_number": request.POST.get("applicant_id_number", ""),
+                "verify_in_person": request.POST.get("verify_in_person") == "1",
+                "document_checked": request.POST.get("document_checked", "resident_id_card"),
             },
+            "identity_documents": IDENTITY_DOCUMENTS,
         }
     )
     values: dict[str, Any] = {}
@@ -376,7 +383,10 @@ def receive(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and scenario is not None:
         values = schema_form.read(scenario.form_schema, request.POST, prefix=FORM_PREFIX)
         window_id = request.POST.get("window_id", "")
+        applicant_id_number = request.POST.get("applicant_id_number", "").strip().upper()
         try:
+            if context["chosen"]["verify_in_person"]:
+                _verify_applicant(request, applicant_id_number)
             case = services.case_submit(
                 actor=request.user,
                 item_code=item.code,
@@ -384,11 +394,11 @@ def receive(request: HttpRequest) -> HttpResponse:
                 authority_division=request.POST.get("authority_division", ""),
                 form_data=values,
                 mode="PROXY",
-                applicant_id_number=request.POST.get("applicant_id_number", "").strip().upper(),
+                applicant_id_number=applicant_id_number,
                 window_id=int(window_id) if window_id.isdigit() else None,
             )
-        except ValidationFailed as error:
-            status = 400
+        except DomainError as error:
+            status = error.status
             context["message"] = error.message
             form_errors, context["errors"] = schema_form.split_errors(error.fields)
         else:
@@ -403,6 +413,143 @@ def receive(request: HttpRequest) -> HttpResponse:
             scenario.form_schema, values, form_errors, prefix=FORM_PREFIX
         )
     return render(request, "workbench/receive.html", context, status=status)
+
+
+def _verify_applicant(request: HttpRequest, id_number: str) -> None:
+    """The clerk ticked "checked in person": record it for the registered applicant (an
+    unknown ID number is reported by case_submit, with the other fields)."""
+    person = person_find_by_id_number(id_number=id_number)
+    if person is not None:
+        account_services.person_verify_in_person(
+            actor=request.user,
+            person=person,
+            document_checked=request.POST.get("document_checked", ""),
+        )
+
+
+@staff_only
+def verify(request: HttpRequest) -> HttpResponse:
+    """In-person real-name verification (L3): the clerk finds the person by ID number and
+    name, checks the document face to face and records it."""
+    _require_clerk(request)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            person, record = account_services.person_verify_at_window(
+                actor=request.user,
+                id_number=request.POST.get("id_number", ""),
+                name=request.POST.get("name", ""),
+                document_checked=request.POST.get("document_checked", ""),
+                note=request.POST.get("note", ""),
+            )
+        except DomainError as error:
+            status = error.status
+            errors = form_errors_of(error)
+        else:
+            if record is None:
+                messages.info(
+                    request,
+                    _("%(name)s was already at L%(level)d; nothing changed.")
+                    % {"name": person.name_masked, "level": person.real_name_level},
+                )
+            else:
+                messages.success(
+                    request,
+                    _("Recorded: %(name)s is now at L%(level)d (verified in person).")
+                    % {"name": person.name_masked, "level": record.level_after},
+                )
+            return redirect("workbench:verify")
+    return render(
+        request,
+        "workbench/verify.html",
+        {
+            "errors": errors,
+            "posted": request.POST if request.method == "POST" else {},
+            "identity_documents": IDENTITY_DOCUMENTS,
+        },
+        status=status,
+    )
+
+
+def _require_clerk(request: HttpRequest) -> Scope:
+    scope: Scope = request.scope  # type: ignore[attr-defined]
+    if not scope.is_platform_admin and StaffRole.WINDOW_CLERK not in scope.roles:
+        raise Forbidden(_("Only window clerks do this."))
+    return scope
+
+
+@staff_only
+def authorisations(request: HttpRequest) -> HttpResponse:
+    """Agent authorisations at the window: record one from a signed paper power of attorney
+    (scanned in), or find a person's to revoke one at their request."""
+    _require_clerk(request)
+    errors: dict[str, str] = {}
+    status = 200
+    found: list[Any] | None = None
+    lookup = {"id_number": "", "name": ""}
+    if request.method == "POST" and request.POST.get("form") == "record":
+        try:
+            authorisation = services.agent_authorisation_record(
+                actor=request.user,
+                principal_id_number=request.POST.get("principal_id_number", ""),
+                principal_name=request.POST.get("principal_name", ""),
+                agent_id_number=request.POST.get("agent_id_number", ""),
+                agent_name=request.POST.get("agent_name", ""),
+                agent_employee_number=request.POST.get("agent_employee_number", ""),
+                all_items=request.POST.get("scope") == "all",
+                item_codes=request.POST.getlist("item_codes"),
+                valid_from=parse_date(request.POST.get("valid_from", "")),
+                valid_until=parse_date(request.POST.get("valid_until", "")),
+                upload=request.FILES.get("file"),
+            )
+        except DomainError as error:
+            status = error.status
+            errors = form_errors_of(error)
+        else:
+            messages.success(
+                request,
+                _("Authorisation #%(id)d recorded.") % {"id": authorisation.pk},
+            )
+            return redirect("workbench:authorisations")
+    elif request.method == "POST" and request.POST.get("form") == "lookup":
+        # Posted, so the ID number never lands in an access log.
+        lookup = {
+            "id_number": request.POST.get("id_number", ""),
+            "name": request.POST.get("name", ""),
+        }
+        try:
+            found = list(selectors.authorisations_of_person(actor=request.user, **lookup))
+        except DomainError as error:
+            errors = {"lookup": error_text(error)}
+    today = timezone.localdate()
+    return render(
+        request,
+        "workbench/authorisations.html",
+        {
+            "errors": errors,
+            "posted": request.POST if request.POST.get("form") == "record" else {},
+            "chosen_items": set(request.POST.getlist("item_codes")),
+            "items": sorted(
+                catalog.item_list(version=catalog.version_current(), filters=catalog.ItemFilters()),
+                key=lambda item: item.name,
+            ),
+            "lookup": lookup,
+            "found": None
+            if found is None
+            else [{"authorisation": a, "state": a.state_on(today)} for a in found],
+            "today": today,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@staff_only
+def authorisation_revoke(request: HttpRequest, authorisation_id: int) -> HttpResponse:
+    _require_clerk(request)
+    revoke_and_say(request, authorisation_id, _("Revoked at the principal's request."))
+    return redirect("workbench:authorisations")
 
 
 @require_POST

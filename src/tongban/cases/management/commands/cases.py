@@ -6,11 +6,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from tongban.cases.services import cases_deem_accepted, cases_raise_alerts
+from tongban.cases.services import authorisations_expire, cases_deem_accepted, cases_raise_alerts
 
 
 class Command(BaseCommand):
-    help = "Periodic case work: deemed acceptance (行政许可法 art. 32) and deadline alerts."
+    help = (
+        "Periodic case work: deemed acceptance (行政许可法 art. 32), deadline alerts and "
+        "expired agent authorisations."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -21,7 +24,11 @@ class Command(BaseCommand):
         while True:
             accepted = cases_deem_accepted()
             alerts = cases_raise_alerts()
-            self.stdout.write(f"deemed accepted: {len(accepted)}; new alerts: {alerts}")
+            expired = authorisations_expire()
+            self.stdout.write(
+                f"deemed accepted: {len(accepted)}; new alerts: {alerts}; "
+                f"authorisations expired: {expired}"
+            )
             if options["every"] <= 0:
                 return
             close_old_connections()

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_life_events'),
+        ('accounts', '0003_verification_records'),
     ]
 
     operations = [
