@@ -106,8 +106,9 @@ def test_a_small_run_measures_every_phase_and_leaves_no_case_behind(node_url: st
         for kind in ("submit", "accept"):
             assert phase[kind]["count"] == 3
             assert 0 < phase[kind]["p50_ms"] <= phase[kind]["p99_ms"] <= phase[kind]["max_ms"]
+    # Both figures are reported rounded to 0.1: allow that rounding, not just 1 %.
     assert report["paced"]["asked_per_s"] == pytest.approx(
-        report["http"]["transitions_per_s"] / 2, rel=0.01
+        report["http"]["transitions_per_s"] / 2, rel=0.01, abs=0.1
     )
     assert report["ratio_http_to_raw"] > 0
     assert report["goals"] == {"transitions_per_s": 1000.0, "paced_p99_ms": 50.0}

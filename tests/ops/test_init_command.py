@@ -196,7 +196,7 @@ def test_the_demo_has_off_hours_appointment_hours_and_two_bookings(key_file: Pat
     monday = dt.datetime(2026, 11, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     with time_machine.travel(monday, tick=False):
         lines = _demo_lines(_init(key_file, "--demo"))
-    assert lines[4] == "4 windows with appointment hours; 2 demo appointments"
+    assert lines[6] == "4 windows with appointment hours; 2 demo appointments"
     kinds = set(WindowSchedule.objects.values_list("kind", flat=True))
     assert kinds == {"regular", "lunchtime", "evening", "weekend"}
     # The help window of 渝中区 serves no off-hours: regular hours only.

@@ -287,9 +287,9 @@ def load_demo() -> list[str]:
             )
     summary.append(f"{created} enterprises")
     hours, booked = _load_appointments(node, persons)
-    summary.append(f"{hours} windows with appointment hours; {booked} demo appointments")
     summary.append(_verify_persons(persons))
     summary.append(_authorise(persons))
+    summary.append(f"{hours} windows with appointment hours; {booked} demo appointments")
     return summary
 
 
