@@ -34,12 +34,17 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """A transactional test (``transactional_db``, ``live_server``) empties every table when
+    """A transactional test (``transactional_db``, ``live_server``, or marked
+    ``django_db(transaction=True)``) empties every table when
     its fixtures are torn down; put the reference data back once all of them are, for the
     tests after it. (A fixture's teardown could run before pytest-django's flush.)"""
     yield
     names = getattr(item, "fixturenames", ())
-    if "transactional_db" in names or "live_server" in names:
+    marker = item.get_closest_marker("django_db")
+    transactional = marker is not None and bool(marker.kwargs.get("transaction"))
+    if nextitem is not None and (
+        transactional or "transactional_db" in names or "live_server" in names
+    ):
         from pytest_django.plugin import blocking_manager_key
 
         with item.config.stash[blocking_manager_key].unblock():
