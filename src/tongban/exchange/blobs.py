@@ -9,17 +9,15 @@ file (``register_provider``) decide whether this peer may have it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tongban.core.errors import DomainError, NotFound
-from tongban.exchange import keys, services, transport
+from tongban.exchange import services, transport
 
 TYP = "tongban-fetch+jws"
 SCHEME = "Tongban-Node"
@@ -42,17 +40,11 @@ def path_for(kind: str, ref: str) -> str:
 
 def request_token(*, peer: str, path: str, at: dt.datetime | None = None) -> str:
     """A one-request token: this node asks ``peer`` for ``path``."""
+    from tongban.exchange.messaging import node_token
+
     now = at or timezone.now()
-    claims = {
-        "iss": settings.TONGBAN_NODE_CODE,
-        "aud": peer,
-        "htm": "GET",
-        "htu": path,
-        "iat": int(now.timestamp()),
-        "jti": uuid.uuid4().hex,
-    }
-    payload = json.dumps(claims, sort_keys=True).encode()
-    return keys.sign(services.signing_pair(at=now), payload, typ=TYP)
+    claims = {"aud": peer, "htm": "GET", "htu": path, "iat": int(now.timestamp())}
+    return node_token(claims | {"jti": uuid.uuid4().hex}, typ=TYP, at=now)
 
 
 def _refuse(reason: str) -> DomainError:
@@ -64,23 +56,16 @@ def _refuse(reason: str) -> DomainError:
 def requester(*, authorization: str, path: str, audience: str | None = None) -> str:
     """The node that signed this request for ``path`` at ``audience`` (this node unless
     named: the hub checks requests it relays for another); Untrusted (403) otherwise."""
-    from tongban.exchange.messaging import resolve_key
+    from tongban.exchange.messaging import BadNodeToken, node_token_claims
 
     scheme, _sep, token = (authorization or "").partition(" ")
     if scheme != SCHEME or not token:
         raise _refuse("no_request_token")
     try:
-        header = keys.unverified_header(token)
-        claims: Any = json.loads(keys.unverified_payload(token))
-    except (keys.BadSignature, ValueError, RecursionError):
-        raise _refuse("malformed_request_token") from None
-    if not isinstance(claims, dict) or not isinstance(claims.get("iss"), str):
-        raise _refuse("malformed_request_token")
-    jwk = resolve_key(claims["iss"], str(header.get("kid", "")))
-    try:
-        keys.verify(token, jwk, typ=TYP)
-    except keys.BadSignature:
-        raise _refuse("bad_signature") from None
+        claims = node_token_claims(token, typ=TYP)
+    except BadNodeToken as bad:
+        reason = "malformed_request_token" if bad.reason == "malformed" else bad.reason
+        raise _refuse(reason) from None
     issued = claims.get("iat")
     now = int(timezone.now().timestamp())  # whole seconds: no float overflow on huge iat
     if (

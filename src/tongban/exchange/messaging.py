@@ -503,6 +503,42 @@ def resolve_key(source: str, kid: str) -> dict[str, Any]:
         raise Untrusted(error.message, code=error.code) from None
 
 
+class BadNodeToken(ValueError):
+    """A node token that does not parse (``malformed``) or whose signature does not check
+    (``bad_signature``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def node_token(claims: dict[str, Any], *, typ: str, at: dt.datetime | None = None) -> str:
+    """``claims`` signed with this node's key as issuer (``iss``): a one-request proof for a
+    peer (a file fetch, a client assertion at the hub)."""
+    payload = json.dumps({**claims, "iss": settings.TONGBAN_NODE_CODE}, sort_keys=True).encode()
+    return keys.sign(services.signing_pair(at=at), payload, typ=typ)
+
+
+def node_token_claims(token: str, *, typ: str) -> dict[str, Any]:
+    """The claims of a token another node signed (``node_token``), once its signature checks
+    with the issuer's key the trust list vouches for. BadNodeToken when it does not parse or
+    check; Untrusted when the trust list vouches for no such key. What the claims must say
+    (audience, time, purpose) is the caller's to check."""
+    try:
+        header = keys.unverified_header(token)
+        claims: Any = json.loads(keys.unverified_payload(token))
+    except (keys.BadSignature, ValueError, RecursionError):
+        raise BadNodeToken("malformed") from None
+    if not isinstance(claims, dict) or not isinstance(claims.get("iss"), str):
+        raise BadNodeToken("malformed")
+    jwk = resolve_key(claims["iss"], str(header.get("kid", "")))
+    try:
+        keys.verify(token, jwk, typ=typ)
+    except keys.BadSignature:
+        raise BadNodeToken("bad_signature") from None
+    return claims
+
+
 def inbox_receive(*, token: str) -> tuple[InboxMessage, bool]:
     """Verify, store once and apply what is due. Returns the message and whether it was new
     (a repeat of a known event id changes nothing)."""

@@ -56,6 +56,7 @@ from tongban.core.errors import DomainError
 from tongban.core.logging import get_logger
 from tongban.core.pii import pii_encrypt, pii_hash
 from tongban.exchange import keys, services, transport
+from tongban.exchange.messaging import node_token
 
 log = get_logger(__name__)
 
@@ -200,15 +201,13 @@ def client_assertion(*, audience: str) -> str:
     """A one-use proof that this node is calling (signed by its node key)."""
     now = int(time.time())
     claims = {
-        "iss": settings.TONGBAN_NODE_CODE,
         "sub": settings.TONGBAN_NODE_CODE,
         "aud": audience,
         "iat": now,
         "exp": now + 60,
         "jti": uuid.uuid4().hex,
     }
-    payload = json.dumps(claims, sort_keys=True).encode()
-    return keys.sign(services.signing_pair(), payload, typ=ASSERTION_TYP)
+    return node_token(claims, typ=ASSERTION_TYP)
 
 
 def _redeem(code: str, *, verifier: str) -> dict[str, Any]:

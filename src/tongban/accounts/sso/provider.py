@@ -41,7 +41,7 @@ from tongban.core.errors import Conflict, DomainError, Forbidden, NotFound
 from tongban.core.logging import get_logger
 from tongban.core.pii import pii_hash
 from tongban.exchange import keys, services, transport
-from tongban.exchange.messaging import Untrusted, resolve_key
+from tongban.exchange.messaging import BadNodeToken, Untrusted, node_token_claims
 from tongban.exchange.models import Node
 
 log = get_logger(__name__)
@@ -296,22 +296,16 @@ def client_assertion_check(token: str, *, audience: str, claimed: Any = None) ->
 
 def _assertion_issuer(token: str, *, audience: str, claimed: Any) -> str:
     try:
-        header = keys.unverified_header(token)
-        claims: Any = json.loads(keys.unverified_payload(token))
-    except (keys.BadSignature, ValueError, RecursionError):
-        raise _Refused("malformed") from None
-    if not isinstance(claims, dict):
-        raise _Refused("malformed")
-    client = claims.get("iss")
-    if not isinstance(client, str) or claims.get("sub") != client:
+        claims = node_token_claims(token, typ=ASSERTION_TYP)
+    except BadNodeToken as bad:
+        raise _Refused(bad.reason) from None
+    except Untrusted:
+        raise _Refused("bad_signature") from None
+    client = str(claims["iss"])
+    if claims.get("sub") != client:
         raise _Refused("issuer_subject_mismatch")
     if claimed not in (None, "", client):
         raise _Refused("client_id_mismatch", client)
-    try:
-        jwk = resolve_key(client, str(header.get("kid", "")))
-        keys.verify(token, jwk, typ=ASSERTION_TYP)
-    except (Untrusted, keys.BadSignature):
-        raise _Refused("bad_signature", client) from None
     if claims.get("aud") != audience:
         raise _Refused("wrong_audience", client)
     expires, issued, jti = claims.get("exp"), claims.get("iat"), claims.get("jti")
