@@ -337,8 +337,8 @@ def _is_time(value: int) -> bool:
 
 
 def token_first_use(jti: str, *, expires_at: dt.datetime) -> bool:
-    """Record a one-time token id; False when it was seen before (a replay)."""
-    TokenSeen.objects.filter(expires_at__lt=timezone.now() - CLOCK_SKEW).delete()
+    """Record a one-time token id; False when it was seen before (a replay). Expired ids are
+    forgotten by the periodic housekeeping (client.housekeeping), not on every sign-in."""
     try:
         with transaction.atomic():
             TokenSeen.objects.create(jti=jti[:200], expires_at=expires_at)
