@@ -108,15 +108,13 @@ def test_wrong_actors_are_refused_and_nothing_changes(item, citizen, cq_reviewer
     other_department = StaffFactory(reviewer=True, department_key="cq-hrss")
     chengdu = StaffFactory(reviewer=True, department_key="cd-justice", jurisdiction_code="510100")
     stranger = PersonFactory(with_login=True)
-    for actor in (
-        citizen.user,
-        other_department.user,
-        chengdu.user,
-        StaffFactory(approver=True).user,
-    ):
-        with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden):  # the applicant sees the case; accepting is not theirs
+        services.case_act(actor=citizen.user, number=case.number, action="accept")
+    # Whoever may not see the case is told it does not exist, as for an unknown number.
+    for actor in (other_department.user, chengdu.user, StaffFactory(approver=True).user):
+        with pytest.raises(NotFound):
             services.case_act(actor=actor, number=case.number, action="accept")
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         services.case_act(actor=stranger.user, number=case.number, action="withdraw")
     case.refresh_from_db()
     assert case.state == "submitted"

@@ -49,7 +49,7 @@ def test_a_removed_handler_loses_the_enterprises_cases(item: ServiceItem) -> Non
     assert case not in selectors.visible_cases(actor=handler.user)
     with pytest.raises(NotFound):
         selectors.case_get(actor=handler.user, number=case.number)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         services.case_act(actor=handler.user, number=case.number, action="withdraw")
     with pytest.raises(Forbidden):
         services.case_submit(

@@ -562,7 +562,7 @@ def test_a_request_the_mirror_can_tell_is_hopeless_is_not_sent(copies, citizen) 
     assert not_now.value.code == "action_not_allowed"
     with pytest.raises(ValidationFailed):  # a detail the action does not take
         act(citizen, copies.mirror, "withdraw", {"approved": True})
-    with pytest.raises(Forbidden):  # not the applicant
+    with pytest.raises(NotFound):  # not the applicant: the copy is not theirs to see
         act(stranger, copies.mirror, "withdraw")
     assert snapshot() == before
 

@@ -14,7 +14,7 @@ from tests.conftest import login
 from tests.factories import PersonFactory
 from tongban.cases import services
 from tongban.cases.models import Material
-from tongban.core.errors import Conflict, Forbidden, ValidationFailed
+from tongban.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -97,9 +97,9 @@ def test_unknown_spec_strangers_and_closed_cases(case, citizen, cq_reviewer) -> 
     with pytest.raises(ValidationFailed) as problem:
         _upload(citizen.user, case, "a.pdf", PDF, spec_key="nope")
     assert "spec_key" in problem.value.fields
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # a stranger: as if there were no such case
         _upload(PersonFactory(with_login=True).user, case, "a.pdf", PDF)
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden):  # the deciding department sees the case, adds no papers
         _upload(cq_reviewer.user, case, "a.pdf", PDF)
     services.case_act(actor=cq_reviewer.user, number=case.number, action="accept")
     with pytest.raises(Conflict):

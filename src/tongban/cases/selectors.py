@@ -11,9 +11,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tongban.accounts.models import Staff
 from tongban.accounts.permissions import staff_scope
 from tongban.accounts.selectors import person_for_user, person_matching, staff_for_user
-from tongban.cases import workflow
+from tongban.cases import access, workflow
 from tongban.cases.models import (
     AgentAuthorisation,
     AuthorisationState,
@@ -24,7 +25,7 @@ from tongban.cases.models import (
 from tongban.cases.personal import reveal
 from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
 from tongban.core import chain
-from tongban.core.errors import DomainError, NotFound
+from tongban.core.errors import NotFound
 from tongban.regions.codes import shared_prefix
 
 
@@ -36,33 +37,8 @@ def work_calendar() -> WorkCalendar:
 # Cases --------------------------------------------------------------------------------------
 
 
-STAFF_ROLES = (
-    "window_clerk",
-    "reviewer",
-    "approver",
-    "department_admin",
-    "supervisor",
-    "platform_admin",
-)
-
-
-def _applicant_q(actor: Any) -> Q:
-    """The applicant's side: the applicant, the current members of the applicant enterprise
-    (a removed handler sees nothing more), and the agent of a case's authorisation. The agent
-    keeps seeing the cases they filed after the authorisation ends, as the copy of an
-    application one handed in; acting on them is refused (services.acts_for_applicant)."""
-    mine = Q(pk__in=[])
-    person = person_for_user(actor)
-    if person is not None:
-        mine = (
-            Q(applicant_person=person)
-            | Q(applicant_enterprise__members__person=person)
-            | Q(authorisation__agent_person=person)
-        )
-    staff = staff_for_user(actor)
-    if staff is not None:
-        mine |= Q(authorisation__agent_staff=staff)
-    return mine
+# Who may open the workbench (platform admins for its pages without case content).
+STAFF_ROLES = access.WORKBENCH
 
 
 # What case_agent_label reads, fetched with the case.
@@ -91,50 +67,19 @@ def cases_of_applicant(*, actor: Any) -> QuerySet[Case]:
             "item", "authority_department", "applicant_enterprise", *_AGENT_RELATED
         )
         .prefetch_related("pauses")
-        .filter(_applicant_q(actor))
+        .filter(access.applicant_q(actor))
         .distinct()
         .order_by("-submitted_at", "-id")
     )
 
 
 def visible_cases(*, actor: Any) -> QuerySet[Case]:
-    """The cases an actor may see: their own (as applicant, agent or enterprise member), and
-    for staff those received in or decided by their jurisdiction (and department)."""
+    """The cases an actor may see (the rules: access.py)."""
     queryset = Case.objects.select_related(
         "item", "authority_department", "applicant_enterprise", *_AGENT_RELATED
     )
-    mine = _applicant_q(actor)
-    try:
-        scope = staff_scope(actor, STAFF_ROLES)
-    except DomainError:
-        return queryset.filter(mine).distinct()
-    if scope.is_platform_admin:
-        return queryset
-    staff = scope.staff
-    assert staff is not None
-    jurisdiction = staff.jurisdiction.code
-    prefix = shared_prefix(jurisdiction)
-    if staff.has_role("supervisor"):
-        # Supervisors watch every case touching their jurisdiction, whichever department.
-        return queryset.filter(
-            mine
-            | Q(receiving_division__code__startswith=prefix)
-            | Q(authority_division__code__startswith=prefix)
-            | Q(legs__division__code__startswith=prefix)
-        ).distinct()
-    # A department sees what it decides or has a leg of; window clerks see the PROXY cases
-    # received in their jurisdiction (ONLINE and JOINT ones are not received at a window). Other
-    # staff of the receiving province do not see a case just because it was received there.
-    area = Q(
-        authority_department_id=staff.department_id,
-        authority_division__code__startswith=prefix,
-    ) | Q(
-        legs__department_id=staff.department_id,
-        legs__division__code__startswith=prefix,
-    )
-    if staff.has_role("window_clerk"):
-        area |= Q(mode="PROXY", receiving_division__code__startswith=prefix)
-    return queryset.filter(mine | area).distinct()
+    query = access.cases_q(actor)
+    return queryset if query is None else queryset.filter(query).distinct()
 
 
 QUEUE_VIEWS = ("todo", "open", "closed")
@@ -153,7 +98,7 @@ def staff_queue(
     action on their side (window, deciding department, or the current leg of a JOINT case);
     ``open`` / ``closed``: everything they can see. Oldest first, so the queue is worked in
     order; ``flag`` keeps the cases with a red or yellow deadline alert."""
-    scope = staff_scope(actor, STAFF_ROLES)
+    staff_scope(actor, STAFF_ROLES)  # Forbidden for anyone who may not open the workbench
     queryset = (
         visible_cases(actor=actor).select_related("applicant_person").prefetch_related("pauses")
     )
@@ -162,7 +107,7 @@ def staff_queue(
     else:
         queryset = queryset.filter(closed_at__isnull=True).order_by("submitted_at", "id")
     if view == "todo":
-        queryset = queryset.filter(_todo_q(scope))
+        queryset = queryset.filter(_todo_q(access.staff_in(actor, access.CASE_STAFF)))
     if state:
         queryset = queryset.filter(state=state)
     if mode:
@@ -172,21 +117,21 @@ def staff_queue(
     return queryset.distinct()
 
 
-def _todo_q(scope: Any) -> Q:
-    roles = set(scope.roles) | ({"platform_admin"} if scope.is_platform_admin else set())
-    staff = scope.staff
-    prefix = shared_prefix(staff.jurisdiction.code) if staff is not None else ""
-    department = staff.department_id if staff is not None else None
+def _todo_q(staff: Staff | None) -> Q:
+    """Cases in a state where one of the staff member's roles has a step on their side."""
     todo = Q(pk__in=[])
+    if staff is None:
+        return todo
+    roles = staff.roles
+    prefix = shared_prefix(staff.jurisdiction_id)
+    department = staff.department_id
     for name in _WORKFLOWS:
         flow = workflow.load(name)
         for action in flow.actions.values():
-            if action.side == "applicant" or not (action.roles & roles or scope.is_platform_admin):
+            if action.side == "applicant" or not action.roles & roles:
                 continue
             where = Q(workflow=name, state__in=action.sources)
-            if scope.is_platform_admin:
-                todo |= where
-            elif action.side == "receiving":
+            if action.side == "receiving":
                 todo |= where & Q(mode="PROXY", receiving_division__code__startswith=prefix)
             elif action.side == "authority":
                 todo |= where & Q(
@@ -556,8 +501,8 @@ def authorisations_of_person(
     *, actor: Any, id_number: str, name: str
 ) -> QuerySet[AgentAuthorisation]:
     """For a window clerk: the authorisations the person with this ID number and name gave or
-    holds (to revoke one at their request). Staff only, checked before any look-up."""
-    staff_scope(actor, ("window_clerk", "platform_admin"))
+    holds (to revoke one at their request). Window clerks only, checked before any look-up."""
+    access.require_authorisation_desk(actor)
     person = person_matching(id_number=id_number, name=name)
     if person is None:
         raise NotFound(
@@ -569,20 +514,8 @@ def authorisations_of_person(
 def authorisation_get(*, actor: Any, authorisation_id: int) -> AgentAuthorisation:
     """One authorisation, for its principal, its agent or a window clerk; 404 for anyone else."""
     authorisation = _authorisations().filter(pk=authorisation_id).first()
-    if authorisation is not None:
-        person = person_for_user(actor)
-        staff = staff_for_user(actor)
-        if (
-            person is not None
-            and person.pk in (authorisation.principal_id, authorisation.agent_person_id)
-        ) or (staff is not None and staff.pk == authorisation.agent_staff_id):
-            return authorisation
-        try:
-            staff_scope(actor, ("window_clerk", "platform_admin"))
-        except DomainError:
-            pass
-        else:
-            return authorisation
+    if authorisation is not None and access.authorisation_visible(actor, authorisation):
+        return authorisation
     raise NotFound(_("No authorisation has this id."), code="authorisation_not_found")
 
 

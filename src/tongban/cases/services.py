@@ -24,17 +24,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tongban.accounts import verification
-from tongban.accounts.models import Enterprise, MemberRole, Person, RealNameLevel, Staff, StaffRole
-from tongban.accounts.permissions import Scope, require_login, staff_scope
+from tongban.accounts.models import Enterprise, Person, RealNameLevel, Staff, StaffRole
+from tongban.accounts.permissions import require_login, staff_scope
 from tongban.accounts.selectors import (
     person_and_enterprise,
     person_find_by_id_number,
     person_for_user,
     person_matching,
-    staff_for_user,
 )
 from tongban.accounts.services import known_person
-from tongban.cases import federation, files, legs, scanning, workdays, workflow
+from tongban.cases import access, federation, files, legs, scanning, workdays, workflow
 from tongban.cases.events import CaseAuditEvent
 from tongban.cases.models import (
     AgentAuthorisation,
@@ -202,7 +201,7 @@ def case_submit(
     with transaction.atomic():
         if authorisation is not None:
             # Locked and checked again: a revocation committed since the check above wins.
-            authorisation_check(
+            access.authorisation_check(
                 AgentAuthorisation.objects.select_for_update().get(pk=authorisation.pk),
                 item_code=item.code,
             )
@@ -477,8 +476,7 @@ def case_act(
             .filter(number=number)
             .first()
         )
-        if case is None:
-            raise NotFound(_("No case has this number."))
+        case = access.require_case_visible(actor, case)
         flow = workflow.load(case.workflow)
         step = flow.actions.get(action)
         if step is None:
@@ -494,7 +492,7 @@ def case_act(
             leg is None or federation.node_of(leg.division_id) != federation.own_node()
         ):
             raise _not_now(flow, case)
-        role = _authorise(actor, case, step, leg)
+        role = access.step_actor(actor, case, step, leg)
         if federation.is_mirror(case):
             _check_request(case, flow, step, leg, payload)
             federation.request_action(
@@ -852,71 +850,6 @@ def _leg_result(
     return plan_step, result
 
 
-def _authorise(
-    actor: Any, case: Case, step: workflow.Action, leg: CaseLeg | None = None
-) -> Staff | str:
-    """The acting staff member, or "applicant"; Forbidden if this actor may not take the step."""
-    if step.side == "applicant":
-        if not acts_for_applicant(actor, case):
-            raise Forbidden(_("Only the applicant or their agent can do this."))
-        return "applicant"
-    roles = step.roles
-    if step.side == "leg" and leg is not None and step.legs is not None:
-        roles = step.roles & frozenset(leg.roles)
-    scope: Scope = staff_scope(actor, roles)
-    if step.side == "receiving":
-        if not scope.covers_division(case.receiving_division_id):
-            raise Forbidden(_("This case was received outside your jurisdiction."))
-    elif step.side == "leg":
-        if leg is None or not _covers(scope, leg.division_id, leg.department_id):
-            raise Forbidden(_("Only the department doing the current step can do this."))
-    elif not _covers(scope, case.authority_division_id, case.authority_department_id):
-        raise Forbidden(_("Only the deciding department can do this."))
-    return scope.staff if scope.staff is not None else "system"
-
-
-def _covers(scope: Scope, division: str, department: int | None) -> bool:
-    return scope.covers_division(division) and (
-        scope.is_platform_admin
-        or (scope.staff is not None and scope.staff.department_id == department)
-    )
-
-
-def acts_for_applicant(actor: Any, case: Case) -> bool:
-    """Whether the actor may act on the applicant's side of the case now: the applicant, a
-    current member of the applicant enterprise (a removed handler no longer is), or the agent of
-    the case's authorisation while it is in force for the case's item. An agent whose
-    authorisation no longer allows it is refused with the reason (Forbidden
-    ``authorisation_revoked`` / ``authorisation_expired`` / ``authorisation_not_for_item``)."""
-    person = person_for_user(actor)
-    if person is not None:
-        if case.applicant_person_id == person.pk:
-            return True
-        if (
-            case.applicant_enterprise_id is not None
-            and person.memberships.filter(
-                enterprise_id=case.applicant_enterprise_id,
-                role__in=[MemberRole.LEGAL_REPRESENTATIVE, MemberRole.AUTHORISED_HANDLER],
-            ).exists()
-        ):
-            return True
-    if case.authorisation_id is None:
-        return False
-    # Read afresh, never from a copy cached with the case: a revocation counts at once.
-    authorisation = AgentAuthorisation.objects.get(pk=case.authorisation_id)
-    if not _is_agent_of(actor, person, authorisation):
-        return False
-    authorisation_check(authorisation, item_code=case.item.code, case=case)
-    return True
-
-
-def _is_agent_of(actor: Any, person: Person | None, authorisation: AgentAuthorisation) -> bool:
-    if authorisation.agent_person_id is not None:
-        return person is not None and authorisation.agent_person_id == person.pk
-    staff = staff_for_user(actor)
-    return staff is not None and authorisation.agent_staff_id == staff.pk
-
-
 # Free text in an action's details: long enough for reasons, short enough for a chain link.
 MAX_DETAIL_CHARS = 2000
 
@@ -1069,7 +1002,7 @@ def actions_for(*, actor: Any, case: Case) -> list[str]:
     allowed = []
     for name in flow.allowed(case.state):
         try:
-            _authorise(actor, case, flow.actions[name], leg)
+            access.step_actor(actor, case, flow.actions[name], leg)
         except DomainError:
             continue
         allowed.append(name)
@@ -1082,25 +1015,12 @@ def actions_for(*, actor: Any, case: Case) -> list[str]:
 UPLOAD_STATES = _UPLOAD_STATES = frozenset({"submitted", "awaiting_supplement", "received"})
 
 
-def _uploader_role(actor: Any, case: Case) -> str | None:
-    """ "applicant" or "window_clerk" if this actor may add materials to the case."""
-    if acts_for_applicant(actor, case):
-        return "applicant"
-    try:
-        scope = staff_scope(actor, (StaffRole.WINDOW_CLERK,))
-    except DomainError:
-        return None
-    if case.mode == CaseMode.PROXY and scope.covers_division(case.receiving_division_id):
-        return "window_clerk"
-    return None
-
-
 def can_upload(*, actor: Any, case: Case) -> bool:
     """Whether the page should offer uploads to this actor now."""
     if case.state not in _UPLOAD_STATES:
         return False
     try:
-        return _uploader_role(actor, case) is not None
+        return access.uploader_role(actor, case) is not None
     except DomainError:  # an agent whose authorisation ended: the page offers nothing
         return False
 
@@ -1188,10 +1108,10 @@ def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> M
     with its SHA-256; the antivirus hook runs before the record is written.
     """
     require_login(actor)
-    case = Case.objects.select_related("scenario").filter(number=number).first()
-    if case is None:
-        raise NotFound(_("No case has this number."))
-    uploader = _uploader_role(actor, case)
+    case = access.require_case_visible(
+        actor, Case.objects.select_related("scenario").filter(number=number).first()
+    )
+    uploader = access.uploader_role(actor, case)
     if uploader is None:
         raise Forbidden(
             _("Only the applicant, their agent or the receiving window can add materials.")
@@ -1345,57 +1265,6 @@ def cases_raise_alerts(*, today: dt.date | None = None) -> int:
 # confirms it at least once a year.
 MAX_AUTHORISATION_DAYS = 366
 MAX_AUTHORISED_ITEMS = 50
-AUTHORISATION_ROLES = (StaffRole.WINDOW_CLERK, StaffRole.PLATFORM_ADMIN)
-
-
-def authorisation_check(
-    authorisation: AgentAuthorisation,
-    *,
-    item_code: str,
-    case: Case | None = None,
-    today: dt.date | None = None,
-) -> None:
-    """Forbidden, with the reason as its code, unless the authorisation is in force today and
-    covers the item; each refusal is logged."""
-    today = today or timezone.localdate()
-    problem: tuple[str, Any] | None = None
-    if authorisation.state == AuthorisationState.REVOKED:
-        problem = (
-            "authorisation_revoked",
-            _("The authorisation was revoked on %(day)s; the agent can no longer act.")
-            % {
-                "day": timezone.localdate(authorisation.revoked_at).isoformat()
-                if authorisation.revoked_at
-                else ""
-            },
-        )
-    elif authorisation.state_on(today) == AuthorisationState.EXPIRED:
-        problem = (
-            "authorisation_expired",
-            _("The authorisation expired after %(day)s; the principal can grant a new one.")
-            % {"day": authorisation.valid_until.isoformat()},
-        )
-    elif today < authorisation.valid_from:
-        problem = (
-            "authorisation_not_yet_valid",
-            _("The authorisation is valid from %(day)s.")
-            % {"day": authorisation.valid_from.isoformat()},
-        )
-    elif not authorisation.covers(item_code):
-        problem = (
-            "authorisation_not_for_item",
-            _("The authorisation does not cover this item."),
-        )
-    if problem is None:
-        return
-    log.warning(
-        "case.authorisation_refused",
-        code=problem[0],
-        authorisation_id=authorisation.pk,
-        case_id=case.pk if case is not None else None,
-        item=item_code,
-    )
-    raise Forbidden(problem[1], code=problem[0])
 
 
 def _authorisation_for_submit(
@@ -1408,9 +1277,11 @@ def _authorisation_for_submit(
         .filter(pk=authorisation_id)
         .first()
     )
-    if authorisation is None or not _is_agent_of(actor, person_for_user(actor), authorisation):
+    if authorisation is None or not access.is_agent_of(
+        actor, person_for_user(actor), authorisation
+    ):
         raise NotFound(_("You hold no authorisation with this id."), code="authorisation_not_found")
-    authorisation_check(authorisation, item_code=item.code)
+    access.authorisation_check(authorisation, item_code=item.code)
     return authorisation
 
 
@@ -1549,7 +1420,7 @@ def agent_authorisation_record(
     """A window clerk records a paper power of attorney the principal signed, scanned in
     (PDF, JPEG, PNG or OFD). The agent is a registered person (ID number and name) or a staff
     helper (employee number)."""
-    staff_scope(actor, AUTHORISATION_ROLES)
+    access.require_authorisation_desk(actor)
     errors = FieldErrors()
     principal = known_person(
         id_number=principal_id_number,
@@ -1623,12 +1494,10 @@ def agent_authorisation_revoke(
         authorisation is not None and person is not None and authorisation.principal_id == person.pk
     )
     if authorisation is None or not is_principal:
-        try:
-            staff_scope(actor, AUTHORISATION_ROLES)
-        except DomainError:
+        if access.staff_in(actor, access.AUTHORISATION_DESK) is None:
             raise NotFound(
                 _("You gave no authorisation with this id."), code="authorisation_not_found"
-            ) from None
+            )
         if authorisation is None:
             raise NotFound(_("No authorisation has this id."), code="authorisation_not_found")
     errors = FieldErrors()

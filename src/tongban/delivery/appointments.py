@@ -33,9 +33,10 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from tongban.accounts.models import Person, StaffRole
-from tongban.accounts.permissions import Scope, require_login, staff_scope
+from tongban.accounts.models import Person
+from tongban.accounts.permissions import require_login
 from tongban.accounts.selectors import person_find_by_id_number, person_for_user, staff_for_user
+from tongban.cases import access
 from tongban.cases.selectors import work_calendar
 from tongban.cases.workdays import CalendarGap, WorkCalendar
 from tongban.catalog import selectors as catalog
@@ -61,9 +62,6 @@ from tongban.regions.models import ServiceHall, Window
 
 log = get_logger(__name__)
 
-MANAGERS = (StaffRole.DEPARTMENT_ADMIN, StaffRole.PLATFORM_ADMIN)
-DESK = (StaffRole.WINDOW_CLERK, StaffRole.PLATFORM_ADMIN)
-DAY_READERS = (StaffRole.WINDOW_CLERK, StaffRole.DEPARTMENT_ADMIN, StaffRole.PLATFORM_ADMIN)
 OPEN_STATES = (AppointmentState.BOOKED, AppointmentState.CHECKED_IN)
 # Letters and digits that cannot be mistaken for each other when read out at a window.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -310,15 +308,6 @@ def notices_of(*, actor: Any, limit: int = 20) -> list[AppointmentNotice]:
     )
 
 
-def _hall_scope(actor: Any, hall: ServiceHall, roles: Iterable[str]) -> Scope:
-    scope = staff_scope(actor, roles)
-    if not scope.covers_division(hall.division_id):
-        raise Forbidden(
-            _("This service hall is outside your jurisdiction."), code="outside_jurisdiction"
-        )
-    return scope
-
-
 def appointments_day(
     *, actor: Any, day: dt.date, window_id: int | None = None, hall_key: str | None = None
 ) -> list[Appointment]:
@@ -332,7 +321,7 @@ def appointments_day(
         query = Q(window__hall=hall)
     else:
         raise ValidationFailed(fields={"window_id": _("Choose a window or a hall.")})
-    _hall_scope(actor, hall, DAY_READERS)
+    access.hall_staff(actor, hall.division_id, access.APPOINTMENT_READERS)
     start = dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
     return list(
         Appointment.objects.filter(
@@ -344,24 +333,23 @@ def appointments_day(
 
 
 def appointment_get(*, actor: Any, code: str) -> Appointment:
-    """An appointment its person, or staff covering its hall, may see. NotFound for other
-    people (a stranger learns nothing from a guessed code); Forbidden for staff of the wrong
-    role or place."""
+    """An appointment its person, or clerks and department admins covering its hall, may see;
+    NotFound for anyone else (a guessed code tells nothing)."""
     require_login(actor)
     appointment = (
         Appointment.objects.filter(code=(code or "").strip().upper())
         .select_related("window__hall", "person")
         .first()
     )
-    if appointment is None:
+    if appointment is None or not _visible(actor, appointment):
         raise NotFound(_("No such appointment."), code="unknown_appointment")
-    person = person_for_user(actor)
-    if person is not None and appointment.person_id == person.pk:
-        return appointment
-    if staff_for_user(actor) is not None or getattr(actor, "is_superuser", False):
-        _hall_scope(actor, appointment.window.hall, DAY_READERS)  # Forbidden: wrong role/place
-        return appointment
-    raise NotFound(_("No such appointment."), code="unknown_appointment")
+    return appointment
+
+
+def _visible(actor: Any, appointment: Appointment) -> bool:
+    return access.appointment_visible(
+        actor, person_id=appointment.person_id, hall_division=appointment.window.hall.division_id
+    )
 
 
 def local_day_of(appointment: Appointment) -> dt.date:
@@ -377,16 +365,10 @@ def can_cancel(appointment: Appointment, *, now: dt.datetime | None = None) -> b
 # Hours and closures -------------------------------------------------------------------------
 
 
-def _manage_scope(actor: Any, window: Window) -> Scope:
-    scope = _hall_scope(actor, window.hall, MANAGERS)
-    if scope.is_platform_admin:
-        return scope
-    assert scope.staff is not None  # a department admin acts through their staff record
-    if not window.departments.filter(pk=scope.staff.department_id).exists():
-        raise Forbidden(
-            _("This window does not serve your department."), code="outside_jurisdiction"
-        )
-    return scope
+def _manage(actor: Any, window: Window) -> None:
+    access.hall_manager(
+        actor, window.hall.division_id, window.departments.values_list("pk", flat=True)
+    )
 
 
 def _parse_schedules(raw: Iterable[Mapping[str, Any]]) -> list[slots.Schedule]:
@@ -434,7 +416,7 @@ def schedule_replace(
     """Set a window's weekly appointment hours (all of them; an empty list stops taking
     appointments). Bookings already made are kept: people were promised those times."""
     window = window_get(window_id=window_id)
-    _manage_scope(actor, window)
+    _manage(actor, window)
     parsed = _parse_schedules(schedules)
     with transaction.atomic():
         # Two managers saving at once: one after the other, each replacing the whole week.
@@ -481,7 +463,7 @@ def window_close(
     """Close a window for appointments on a date: its open bookings that day are cancelled
     with the reason, and their people told. Returns the closure and those bookings."""
     window = window_get(window_id=window_id)
-    _manage_scope(actor, window)
+    _manage(actor, window)
     errors = FieldErrors()
     reason = check_text(reason, field="reason", errors=errors, max_length=255)
     if day < local_today():
@@ -529,7 +511,7 @@ def window_reopen(*, actor: Any, window_id: int, day: dt.date) -> None:
     """Take appointments on a closed date again (bookings cancelled by the closure stay
     cancelled: their people have been told)."""
     window = window_get(window_id=window_id)
-    _manage_scope(actor, window)
+    _manage(actor, window)
     with transaction.atomic():
         deleted, _rows = WindowClosure.objects.filter(window=window, day=day).delete()
         if not deleted:
@@ -557,7 +539,7 @@ def _booking_person(actor: Any, window: Window, id_number: str) -> tuple[Person,
     """(the person booked for, whether a clerk books for them at the desk)."""
     require_login(actor)
     if staff_for_user(actor) is not None or (id_number and getattr(actor, "is_superuser", False)):
-        _hall_scope(actor, window.hall, DESK)
+        access.hall_staff(actor, window.hall.division_id, access.APPOINTMENT_DESK)
         person = person_find_by_id_number(id_number=id_number or "")
         if person is None:
             raise ValidationFailed(
@@ -725,10 +707,8 @@ def appointment_cancel(*, actor: Any, code: str, reason: str = "") -> Appointmen
         appointment = _locked(code)
         person = person_for_user(actor)
         own = person is not None and appointment.person_id == person.pk
-        if not own:
-            if staff_for_user(actor) is None and not getattr(actor, "is_superuser", False):
-                raise NotFound(_("No such appointment."), code="unknown_appointment")
-            _hall_scope(actor, appointment.window.hall, DAY_READERS)
+        if not own and not _visible(actor, appointment):
+            raise NotFound(_("No such appointment."), code="unknown_appointment")
         errors = FieldErrors()
         # Staff give the reason the person is told; a person may give one for the record.
         reason = check_text(reason, field="reason", errors=errors, max_length=255, required=not own)
@@ -794,7 +774,9 @@ def _desk_move(*, actor: Any, code: str, state: str) -> Appointment:
     sources, event = _MOVES[state]
     with transaction.atomic():
         appointment = _locked(code)
-        _hall_scope(actor, appointment.window.hall, DESK)
+        if not _visible(actor, appointment):
+            raise NotFound(_("No such appointment."), code="unknown_appointment")
+        access.hall_staff(actor, appointment.window.hall.division_id, access.APPOINTMENT_DESK)
         if appointment.state == state:
             return appointment  # nothing changes
         if appointment.state not in sources:

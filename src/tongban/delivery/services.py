@@ -12,8 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tongban.accounts.models import StaffRole
-from tongban.accounts.permissions import Scope, require_login, staff_scope
+from tongban.accounts.permissions import require_login
+from tongban.cases import access
 from tongban.cases.models import Case, CaseMode
 from tongban.cases.services import case_originals_received
 from tongban.core.audit import System, audit_record
@@ -25,33 +25,12 @@ from tongban.regions.models import Division
 
 # Results go out once the decision is made.
 _RESULT_STATES = frozenset({"approved", "delivering", "denied", "completed"})
-STAFF = (StaffRole.WINDOW_CLERK, StaffRole.REVIEWER, StaffRole.APPROVER)
 _DIVISION_CODE = re.compile(r"[0-9]{6}")
 
 
 def _user(actor: Any) -> Any:
     """The user to store as author; None for the node itself (a carrier adapter polling)."""
     return None if isinstance(actor, System) else actor
-
-
-def _side(actor: Any, case: Case) -> tuple[Scope, str]:
-    """ "receiving" (a clerk where the case was received) or "authority" (staff of the deciding
-    department); Forbidden for anyone else."""
-    scope = staff_scope(actor, STAFF)
-    # Only PROXY cases are received at a window; an ONLINE case's receiving division is the
-    # node's own, which is no window's business.
-    if (
-        case.mode == CaseMode.PROXY
-        and StaffRole.WINDOW_CLERK in scope.roles
-        and scope.covers_division(case.receiving_division_id)
-    ):
-        return scope, "receiving"
-    if scope.covers_division(case.authority_division_id) and (
-        scope.is_platform_admin
-        or (scope.staff is not None and scope.staff.department_id == case.authority_department_id)
-    ):
-        return scope, "authority"
-    raise Forbidden(_("Only the receiving window or the deciding department handles its post."))
 
 
 def shipment_create(
@@ -67,10 +46,8 @@ def shipment_create(
     the deciding department. Result: by the deciding department once decided, to the receiving
     window (pickup) or to the division the applicant names (``to_division``)."""
     require_login(actor)
-    case = Case.objects.filter(number=number).first()
-    if case is None:
-        raise NotFound(_("No case has this number."))
-    _scope, side = _side(actor, case)
+    case = access.require_case_visible(actor, Case.objects.filter(number=number).first())
+    side = access.post_side(actor, case)
     errors = FieldErrors()
     if purpose not in ShipmentPurpose.values:
         errors.add("purpose", _("Choose originals or result."))
@@ -167,9 +144,9 @@ def shipment_record(
         shipment = (
             Shipment.objects.select_for_update().select_related("case").filter(pk=shipment_id)
         ).first()
-        if shipment is None:
+        if shipment is None or not access.case_visible(actor, shipment.case):
             raise NotFound(_("No such shipment."))
-        _side(actor, shipment.case)
+        access.post_side(actor, shipment.case)
         if not carriers.may_move(shipment.state, state):
             raise Conflict(
                 _("A shipment that is %(now)s cannot become %(next)s.")
