@@ -347,9 +347,7 @@ def test_check_in_attended_and_no_show(window, citizen, window_clerk, frozen) ->
     with pytest.raises(NotFound):  # a reviewer does not see bookings
         svc.appointment_check_in(actor=StaffFactory(reviewer=True).user, code=tomorrow.code)
     with pytest.raises(Forbidden):  # a department admin sees them, and does not work the desk
-        svc.appointment_check_in(
-            actor=StaffFactory(department_admin=True).user, code=tomorrow.code
-        )
+        svc.appointment_check_in(actor=StaffFactory(department_admin=True).user, code=tomorrow.code)
 
 
 def test_the_clerks_day(window, citizen, window_clerk) -> None:

@@ -44,19 +44,28 @@ class TrustListAdmin(ReadOnlyAdmin):
     list_display = ("serial", "issuer", "issued_at", "expires_at", "stored_at")
 
 
+# What messages say (cases, people) stays out of the operators' pages: platform admins see who
+# sent what kind of message when, and whether it arrived, never its content (cases/access.py).
+CONTENT = frozenset({"token", "event"})
+
+
+def _envelope(model: Any) -> list[str]:
+    return [field.name for field in model._meta.fields if field.name not in CONTENT | {"id"}]
+
+
 @admin.register(OutboxMessage)
 class OutboxAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "recipient", "subject", "sequence", "state", "attempts")
     list_filter = ("state", "recipient", "type")
     search_fields = ("subject", "event_id")
-    readonly_fields = ("last_error",)
+    fields = _envelope(OutboxMessage)
     actions = ["retry"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return bool(request.user.is_superuser)  # for the retry action only; fields are read-only
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [field.name for field in OutboxMessage._meta.fields]
+        return [field.name for field in OutboxMessage._meta.fields if field.name not in CONTENT]
 
     @admin.action(description=_("Send the selected dead letters again"))
     def retry(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
@@ -78,9 +87,11 @@ class InboxAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "source", "subject", "sequence", "state", "received_at")
     list_filter = ("state", "source", "type")
     search_fields = ("subject", "event_id")
+    fields = _envelope(InboxMessage)
 
 
 @admin.register(EvidenceEntry)
 class EvidenceAdmin(ReadOnlyAdmin):
     list_display = ("seq", "direction", "peer", "event_id", "at")
     list_filter = ("direction", "peer")
+    fields = _envelope(EvidenceEntry)
