@@ -341,7 +341,9 @@ def test_not_yet_valid(principal: Any, agent: Any, item: ServiceItem) -> None:
 def test_who_may_revoke(principal: Any, agent: Any) -> None:
     authorisation = grant(principal, agent)
     stranger = PersonFactory(with_login=True)
-    for actor in (agent.user, stranger.user, StaffFactory(reviewer=True).user):
+    with pytest.raises(Forbidden):  # the agent sees it, and may only stop using it
+        services.agent_authorisation_revoke(actor=agent.user, authorisation_id=authorisation.pk)
+    for actor in (stranger.user, StaffFactory(reviewer=True).user):
         with pytest.raises(NotFound):
             services.agent_authorisation_revoke(actor=actor, authorisation_id=authorisation.pk)
     clerk = StaffFactory(window_clerk=True)

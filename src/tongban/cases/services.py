@@ -1493,13 +1493,12 @@ def agent_authorisation_revoke(
     is_principal = (
         authorisation is not None and person is not None and authorisation.principal_id == person.pk
     )
-    if authorisation is None or not is_principal:
-        if access.staff_in(actor, access.AUTHORISATION_DESK) is None:
-            raise NotFound(
-                _("You gave no authorisation with this id."), code="authorisation_not_found"
-            )
-        if authorisation is None:
-            raise NotFound(_("No authorisation has this id."), code="authorisation_not_found")
+    if authorisation is None or not access.authorisation_visible(actor, authorisation):
+        raise NotFound(_("No authorisation has this id."), code="authorisation_not_found")
+    if not is_principal and access.staff_in(actor, access.AUTHORISATION_DESK) is None:
+        raise Forbidden(
+            _("Only the principal, or a window clerk at their request, revokes an authorisation.")
+        )
     errors = FieldErrors()
     clean_reason = check_text(
         reason, field="reason", errors=errors, max_length=255, required=not is_principal

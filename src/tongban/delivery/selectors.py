@@ -28,4 +28,7 @@ def shipment_case(*, actor: Any, shipment_id: int, number: str | None = None) ->
     found = shipment.first()
     if found is None or (number is not None and found != number):
         raise NotFound(_("No such shipment."))
-    return case_get(actor=actor, number=found)
+    try:
+        return case_get(actor=actor, number=found)
+    except NotFound:  # the same answer as for an unknown parcel: the case's is no clue
+        raise NotFound(_("No such shipment.")) from None

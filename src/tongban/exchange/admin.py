@@ -49,8 +49,8 @@ class TrustListAdmin(ReadOnlyAdmin):
 CONTENT = frozenset({"token", "event"})
 
 
-def _envelope(model: Any) -> list[str]:
-    return [field.name for field in model._meta.fields if field.name not in CONTENT | {"id"}]
+def _envelope(model: Any) -> tuple[str, ...]:
+    return tuple(field.name for field in model._meta.fields if field.name not in CONTENT | {"id"})
 
 
 @admin.register(OutboxMessage)
