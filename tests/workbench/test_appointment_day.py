@@ -99,3 +99,15 @@ def test_staff_outside_the_jurisdiction_see_nothing_of_it(window) -> None:
     code = Appointment.objects.get().code
     assert desk(chengdu).post(f"{PAGE}{code}/check-in/").status_code == 404
     assert desk(StaffFactory(reviewer=True)).get(PAGE, {"hall": "appt-hall"}).status_code == 403
+
+
+def test_a_platform_admin_sets_hours_and_sees_no_one_who_booked(window) -> None:
+    booked = book(PersonFactory(with_login=True, name="王预约"), window, at(22, 12))
+    admin = StaffFactory(platform_admin=True)
+    response = desk(admin).get(PAGE, {"hall": "appt-hall", "window": window.pk})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert booked.code not in page
+    assert booked.person.name_masked not in page
+    assert "平台管理员" in page
+    assert "关闭本窗口" in page  # closures are configuration

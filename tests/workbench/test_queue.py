@@ -246,3 +246,12 @@ def test_a_citizen_logged_in_on_the_portal_gets_the_staff_login_form(client) -> 
     response = client.get("/workbench/login/")
     assert response.status_code == 200
     assert 'name="username"' in response.content.decode()
+
+
+def test_a_platform_admin_is_told_the_queue_is_not_theirs(db: None) -> None:
+    from tests.conftest import login
+
+    client = login(Client(), StaffFactory(platform_admin=True).user)
+    page = client.get("/workbench/?view=open").content.decode()
+    assert "平台管理员" in page
+    assert 'href="/admin/"' in page

@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from tongban.accounts.models import StaffRole
 from tongban.accounts.permissions import Scope
-from tongban.core.errors import DomainError, NotFound
+from tongban.cases import access
+from tongban.core.errors import DomainError, Forbidden, NotFound
 from tongban.delivery import appointments as svc
 from tongban.delivery.models import AppointmentPurpose
 from tongban.portal.appointment_views import why
@@ -49,23 +49,27 @@ def day(request: HttpRequest) -> HttpResponse:
         "previous": chosen_day - dt.timedelta(days=1),
         "next": chosen_day + dt.timedelta(days=1),
         "purposes": AppointmentPurpose.choices,
-        "at_desk": bool(scope.roles & {StaffRole.WINDOW_CLERK, StaffRole.PLATFORM_ADMIN})
-        or scope.unrestricted,
-        "manages": bool(scope.roles & {StaffRole.DEPARTMENT_ADMIN, StaffRole.PLATFORM_ADMIN})
-        or scope.unrestricted,
+        "at_desk": access.staff_in(request.user, access.APPOINTMENT_DESK) is not None,
+        "manages": bool(scope.roles & set(access.APPOINTMENT_MANAGERS)) or scope.unrestricted,
+        # Who booked is for clerks and department admins; platform admins set hours only.
+        "reads": access.staff_in(request.user, access.APPOINTMENT_READERS) is not None,
         "rows": [],
     }
+    if not (context["reads"] or context["manages"]):
+        raise Forbidden(_("Appointments are for window clerks and department admins."))
     if hall is not None:
         windows = svc.windows_for_booking(hall=hall)
         window_id = request.GET.get("window", "")
         window = next((w for w in windows if str(w.pk) == window_id), None)
         context.update(windows=windows, window=window)
-        found = svc.appointments_day(
-            actor=request.user,
-            day=chosen_day,
-            window_id=window.pk if window else None,
-            hall_key=None if window else hall.key,
-        )
+        found = []
+        if context["reads"]:
+            found = svc.appointments_day(
+                actor=request.user,
+                day=chosen_day,
+                window_id=window.pk if window else None,
+                hall_key=None if window else hall.key,
+            )
         context["rows"] = [{"appointment": a, "can_cancel": svc.can_cancel(a)} for a in found]
         if window is not None:
             context["slots"] = [
