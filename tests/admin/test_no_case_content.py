@@ -67,3 +67,16 @@ def test_the_bookings_page_does_not_name_who_booked(admin_ui: Client, window: An
     assert appointment.code in page
     assert "王不显" not in page
     assert person.name_masked not in page
+
+
+def test_case_content_has_no_admin_pages() -> None:
+    from django.contrib import admin
+
+    registered = {model._meta.label_lower for model in admin.site._registry}
+    assert not registered & {
+        "cases.case",
+        "cases.material",
+        "cases.caseevent",
+        "cases.agentauthorisation",
+        "delivery.shipment",
+    }

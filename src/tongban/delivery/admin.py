@@ -1,7 +1,5 @@
-"""Shipments for operators and supervisors: read-only (steps are recorded through the
-workbench or the API, where the rules and the audit trail apply). Appointments: hours per
-window (audited edits, the same rules as the service), closures through the service,
-bookings read-only."""
+"""Appointments for operators: hours per window (audited edits, the same rules as the service),
+closures through the service, bookings read-only and without who booked."""
 
 from __future__ import annotations
 
@@ -17,28 +15,13 @@ from tongban.delivery import appointments, slots
 from tongban.delivery.models import (
     Appointment,
     AppointmentWindow,
-    Shipment,
-    ShipmentEvent,
     WindowClosure,
     WindowSchedule,
 )
 from tongban.regions.models import Window
 
-
-class ShipmentEventInline(admin.TabularInline):  # type: ignore[type-arg]
-    model = ShipmentEvent
-    fields = ("state", "at", "note", "recorded_by")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-
-@admin.register(Shipment)
-class ShipmentAdmin(ReadOnlyAdmin):
-    list_display = ("tracking_number", "carrier", "purpose", "case", "state", "delivered_at")
-    list_filter = ("state", "purpose", "carrier")
-    search_fields = ("tracking_number", "case__number")
-    inlines = [ShipmentEventInline]
+# Shipments are not here: a case's parcels are case content, which platform admins do not see
+# (cases/access.py); the window and the deciding department follow them in the workbench.
 
 
 # Appointments -------------------------------------------------------------------------------
