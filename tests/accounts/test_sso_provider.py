@@ -690,6 +690,19 @@ def test_logout_at_the_hub_tells_every_node_the_session_reached(
     del gz_code, verifier
 
 
+def test_the_sessions_access_tokens_end_with_the_hub_logout(
+    province: Province, browser, django_capture_on_commit_callbacks
+) -> None:
+    tokens = signed_in(province, browser)
+    header = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}"}
+    assert Client().get("/oidc/identity/", **header).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post("/logout/")
+    answer = Client().get("/oidc/identity/", **header)
+    assert answer.status_code == 401
+    assert "jwe" not in answer.json()
+
+
 def test_a_new_hub_session_has_a_new_sid(province: Province, browser, person, posted) -> None:
     first = id_token_claims(signed_in(province, browser)["id_token"])["sid"]
     browser.post("/logout/")

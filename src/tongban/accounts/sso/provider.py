@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto import jwt as jwcrypto_jwt
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
@@ -427,6 +427,13 @@ def on_hub_logout(*, sid: str) -> list[str]:
         person = Person.objects.filter(user_id=logins[0].user_id).first()
         subject = str(subject_of(person)) if person is not None else ""
         clients = sorted({login.client_id for login in logins})
+        # The access tokens the session's sign-ins got end with it (not minutes later): a node
+        # can no longer fetch the person's identity with them.
+        get_access_token_model().objects.filter(
+            user_id=logins[0].user_id,
+            application__client_id__in=clients,
+            created__gte=min(login.created_at for login in logins),
+        ).delete()
 
         def enqueue() -> None:
             from tongban.accounts.tasks import sso_backchannel_logout
