@@ -402,6 +402,38 @@ def test_enterprise_roles_from_the_hub_are_recorded(fake_hub: FakeHub, account) 
     assert list(EnterpriseMember.objects.values_list("role", flat=True)) == ["legal_representative"]
 
 
+def test_a_role_the_hub_no_longer_vouches_for_ends_here(fake_hub: FakeHub, account) -> None:
+    from tests.factories import EnterpriseFactory, make_uscc
+    from tongban.accounts.models import Enterprise
+    from tongban.accounts.services import enterprise_member_add
+    from tongban.core.audit import SYSTEM
+    from tongban.core.models import AuditEntry
+
+    account.enterprises = [
+        {"uscc": make_uscc(7), "name": "重庆测试有限公司", "role": "legal_representative"}
+    ]
+    sign_in(fake_hub, Browser(), account)
+    person = Person.objects.get()
+    # A role recorded at this node's window is this node's own; the hub's silence ends nothing.
+    local = EnterpriseFactory()
+    enterprise_member_add(
+        actor=SYSTEM,
+        enterprise=local,
+        id_number=person.id_number,
+        name=person.name,
+        role="authorised_handler",
+    )
+    account.enterprises = []
+    sign_in(fake_hub, Browser(), account)
+    assert list(person.memberships.values_list("enterprise__uscc", "role")) == [
+        (local.uscc, "authorised_handler")
+    ]
+    hub_recorded = Enterprise.objects.get(uscc=make_uscc(7))
+    assert AuditEntry.objects.filter(
+        action="enterprise_member.ended_by_hub", target_id=str(hub_recorded.pk)
+    ).exists()
+
+
 def test_a_hub_account_does_not_take_over_a_local_account_with_its_own_password(
     fake_hub: FakeHub,
 ) -> None:

@@ -134,6 +134,9 @@ class EnterpriseMember(models.Model):
     )
     role = models.CharField(_("role"), max_length=32, choices=MemberRole.choices)
     granted_at = models.DateTimeField(_("granted"), auto_now_add=True)
+    # Recorded from the national hub's sign-in claims (single sign-on), not at this node: such
+    # a role ends here when the hub stops vouching for it.
+    from_hub = models.BooleanField(_("recorded from the hub"), default=False)
 
     class Meta:
         verbose_name = _("enterprise member")

@@ -484,12 +484,15 @@ def _person_sign_in(
 
 def _enterprises(person: Person, listed: Any) -> None:
     """Enterprise roles the hub vouches for: where the enterprise is known here (or this
-    person is its legal representative, so it can be recorded), the membership is recorded."""
+    person is its legal representative, so it can be recorded), the membership is recorded;
+    a role recorded from the hub earlier that the hub no longer lists ends here too (one
+    recorded at this node's window stays)."""
     from tongban.core.errors import FieldErrors
     from tongban.core.validation import check_uscc
 
     if not isinstance(listed, list):
         return
+    vouched: set[int] = set()
     for entry in listed[:50]:
         role = _field(entry, "role")
         if role not in MemberRole.values:
@@ -512,9 +515,10 @@ def _enterprises(person: Person, listed: Any) -> None:
             )
         if enterprise is None:
             continue
-        _member, added = EnterpriseMember.objects.get_or_create(
-            enterprise=enterprise, person=person, role=role
+        member, added = EnterpriseMember.objects.get_or_create(
+            enterprise=enterprise, person=person, role=role, defaults={"from_hub": True}
         )
+        vouched.add(member.pk)
         if added:
             audit_record(
                 actor=SYSTEM,
@@ -522,6 +526,15 @@ def _enterprises(person: Person, listed: Any) -> None:
                 target=enterprise,
                 changes={"role": role},
             )
+    ended = person.memberships.filter(from_hub=True).exclude(pk__in=vouched)
+    for member in ended.select_related("enterprise"):
+        member.delete()
+        audit_record(
+            actor=SYSTEM,
+            action="enterprise_member.ended_by_hub",
+            target=member.enterprise,
+            changes={"role": member.role},
+        )
 
 
 # Sessions and logout ------------------------------------------------------------------------
