@@ -172,6 +172,6 @@ def test_the_agent_of_someone_else_cannot_revoke() -> None:
         valid_until=timezone.localdate(),
     )
     page = browser(agent).post(f"/me/authorisations/{authorisation.pk}/revoke/", follow=True)
-    assert "您没有给出该编号的授权。" in text(page)
+    assert "只有委托人本人，或窗口工作人员应委托人要求，可以撤销授权。" in text(page)
     authorisation.refresh_from_db()
     assert authorisation.state == AuthorisationState.ACTIVE
