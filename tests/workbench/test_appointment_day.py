@@ -111,3 +111,10 @@ def test_a_platform_admin_sets_hours_and_sees_no_one_who_booked(window) -> None:
     assert booked.person.name_masked not in page
     assert "平台管理员" in page
     assert "关闭本窗口" in page  # closures are configuration
+
+
+def test_the_menu_offers_appointments_only_to_who_can_open_them(clerk) -> None:
+    assert f'href="{PAGE}"' in desk(clerk).get("/workbench/").content.decode()
+    supervisor = desk(StaffFactory(supervisor=True))
+    assert f'href="{PAGE}"' not in supervisor.get("/workbench/").content.decode()
+    assert supervisor.get(PAGE).status_code == 403

@@ -67,6 +67,11 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
             return redirect_to_login(request.get_full_path(), reverse("workbench:login"))
         scope = staff_scope(request.user, selectors.STAFF_ROLES)  # Forbidden → 403 page
         request.scope = scope  # type: ignore[attr-defined]
+        # The menu offers what the staff member can open.
+        request.menu = {  # type: ignore[attr-defined]
+            "appointments": scope.unrestricted
+            or bool(scope.roles & {*access.APPOINTMENT_READERS, *access.APPOINTMENT_MANAGERS}),
+        }
         return view(request, *args, **kwargs)
 
     return wrapped
