@@ -21,7 +21,7 @@ TARGETS = {"top3": 0.95, "zero_results": 0.02, "p99_ms": 5.0}
 class Command(BaseCommand):
     help = (
         "Measure parts of this node against their targets: `tongban bench search`, "
-        "`tongban bench cases`."
+        "`tongban bench cases`, `tongban bench exchange`, `tongban bench licenses`."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -106,13 +106,31 @@ class Command(BaseCommand):
             help="A PostgreSQL database per node on this server (default: SQLite files).",
         )
 
+        licenses = sub.add_parser(
+            "licenses",
+            help="Offline verifications of a licence credential per second on one core, and the "
+            "size of a typical licence's QR text.",
+        )
+        licenses.add_argument("--seconds", type=float, default=3.0, help="(%(default)s)")
+
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["target"] == "search":
+        if options["target"] == "licenses":
+            self._licenses(options)
+        elif options["target"] == "search":
             self._search(options)
         elif options["target"] == "exchange":
             self._exchange(options)
         elif options["target"] == "cases":
             self._cases(options)
+
+    def _licenses(self, options: dict[str, Any]) -> None:
+        from tongban.licenses import bench
+
+        if not 0 < options["seconds"] <= 600:
+            raise CommandError("--seconds must be more than 0 and at most 600.")
+        figures = bench.run(seconds=options["seconds"])
+        report = dict(figures.__dict__, met=figures.met)
+        self.stdout.write(json.dumps(report, ensure_ascii=False))
 
     def _exchange(self, options: dict[str, Any]) -> None:
         import tempfile
