@@ -80,5 +80,5 @@ def run(*, seconds: float = 3.0, today: dt.date | None = None) -> Figures:
         per_second=round(count / elapsed, 1),
         qr_text_chars=len(text),
         jws_bytes=len(credential.jws_of(text)),
-        qr_version=segno.make(text, error="m").version,
+        qr_version=int(segno.make(text, error="m").version),
     )

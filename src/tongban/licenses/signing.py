@@ -31,8 +31,11 @@ P256_BYTES = 32
 
 
 class Signer(Protocol):
-    kid: str
-    algorithm: str
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def algorithm(self) -> str: ...
 
     def sign(self, data: bytes) -> bytes: ...
 
