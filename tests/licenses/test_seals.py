@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import stat
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 from cryptography import x509
+from defusedxml import ElementTree
 
 from tongban.licenses import seals
 from tongban.licenses.signing import P256Signer

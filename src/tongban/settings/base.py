@@ -37,6 +37,8 @@ TONGBAN_PII_KEYS: dict[str, object] | None = None  # tests set keys inline inste
 # Exchange between nodes (exchange/): this node's signing keys (private halves only in files
 # here), the URL peers reach it at, and the hub it trusts (empty: single node, or the hub).
 TONGBAN_NODE_KEY_DIR = env_path("TONGBAN_NODE_KEY_DIR", TONGBAN_DATA_DIR / "keys" / "node")
+# Departments' seal keys (P-256, one PEM file per key id), for licences and their PDFs.
+TONGBAN_SEAL_KEY_DIR = env_path("TONGBAN_SEAL_KEY_DIR", TONGBAN_DATA_DIR / "keys" / "seals")
 TONGBAN_NODE_URL = env_str("TONGBAN_NODE_URL", "http://127.0.0.1:8000")
 TONGBAN_HUB_URL = env_str("TONGBAN_HUB_URL", "")
 # "direct": peers send to this node's URL (published in the trust list). "hub": only the hub
@@ -88,6 +90,7 @@ INSTALLED_APPS = [
     "tongban.cases",
     "tongban.exchange",
     "tongban.delivery",
+    "tongban.licenses",
     "tongban.portal",
     "tongban.workbench",
     "tongban.api",
