@@ -18,10 +18,13 @@ def load_reference_data() -> None:
     """What `tongban init` loads on every node: divisions, departments and the catalogue."""
     from tongban.catalog.services import catalog_load_reference
     from tongban.core.audit import SYSTEM
+    from tongban.licenses.services import license_types_load_reference, seals_ensure
     from tongban.regions.services import regions_load_reference
 
     regions_load_reference()
     catalog_load_reference(actor=SYSTEM)
+    license_types_load_reference()
+    seals_ensure(everywhere=True)  # the deciding departments of every province sign licences
 
 
 @pytest.fixture(scope="session")

@@ -715,6 +715,15 @@ PROBES: dict[str, Callable[[World], list[Probe]]] = {
         for number in (w.c1, w.c2)
     ],
     "list_carriers": lambda w: [Probe("GET", "/carriers", anyone)],
+    # Licences: the status is public (a malformed identifier is a 400 for everyone)
+    "license_status": lambda w: [
+        Probe("GET", "/licenses/status/1.2.156.3005.2.X", anything),
+        Probe(
+            "GET",
+            "/licenses/status/1.2.156.3005.2.11100000000000000N001.500000000000000001.1.001.0",
+            anything,
+        ),
+    ],
     # Catalogue and regions: public, but for the recommendations to the signed-in person
     "list_items": lambda w: [Probe("GET", "/catalog/items", anyone)],
     "get_item": lambda w: [Probe("GET", f"/catalog/items/{w.item.code}", anyone)],

@@ -13,6 +13,7 @@ from tongban.api import (
     catalog,
     delivery,
     errors,
+    licenses,
     regions,
 )
 
@@ -32,3 +33,4 @@ api.add_router("/authorisations", authorisations.router)
 api.add_router("/public/", cases.public_router)
 api.add_router("/", delivery.router)
 api.add_router("/appointments", appointments.router)
+api.add_router("/licenses", licenses.router)

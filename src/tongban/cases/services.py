@@ -33,7 +33,7 @@ from tongban.accounts.selectors import (
     person_matching,
 )
 from tongban.accounts.services import known_person
-from tongban.cases import access, federation, files, legs, scanning, workdays, workflow
+from tongban.cases import access, effects, federation, files, legs, scanning, workdays, workflow
 from tongban.cases.events import CaseAuditEvent
 from tongban.cases.models import (
     AgentAuthorisation,
@@ -640,6 +640,8 @@ def _perform(
         to_state=case.state,
         payload=payload,
     )
+    if moves and step.issues:
+        effects.run(step.issues, case=case, actor=actor)
 
 
 # Formal review at the window (PROXY) -------------------------------------------------------

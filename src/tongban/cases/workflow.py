@@ -12,6 +12,8 @@ An action has:
 - ``clock``: ``start`` (受理), ``stop``/``resume`` (excluded time), ``extend`` (+10 working days,
   once), ``decide`` (the clock ends);
 - ``notice``: the printable notice the action produces;
+- ``issues``: what the action issues when it takes effect: ``license`` (an electronic licence,
+  for items a licence type names; the licences domain does it, see ``cases/effects.py``);
 - ``legs``: what it does to the legs of a JOINT case: ``open`` (the first leg starts),
   ``advance`` (the current leg is done and hands its result on; the case moves to ``to`` only
   when it was the last leg, and only then does ``clock: decide`` apply) or ``refuse``.
@@ -33,6 +35,7 @@ WORKFLOW_DIR = Path(__file__).resolve().parent / "data" / "workflows"
 SIDES = frozenset({"applicant", "receiving", "authority", "leg"})
 CLOCK = frozenset({"none", "start", "stop", "resume", "extend", "decide"})
 LEGS = frozenset({"open", "advance", "refuse"})
+ISSUES = frozenset({"license"})
 
 
 # The shipped workflow of each mode; an item may override it per mode with a file named
@@ -56,6 +59,7 @@ class Action:
     clock: str
     notice: str | None
     legs: str | None = None
+    issues: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ def parse(data: dict[str, Any]) -> Workflow:
             clock=raw.get("clock", "none"),
             notice=raw.get("notice"),
             legs=raw.get("legs"),
+            issues=raw.get("issues"),
         )
         unknown = (action.sources | ({action.target} if action.target else set())) - set(states)
         if unknown:
@@ -100,6 +105,8 @@ def parse(data: dict[str, Any]) -> Workflow:
             raise WorkflowDefinitionError(f"{data['name']}.{name}: bad side or clock")
         if action.legs is not None and action.legs not in LEGS:
             raise WorkflowDefinitionError(f"{data['name']}.{name}: bad legs effect")
+        if action.issues is not None and action.issues not in ISSUES:
+            raise WorkflowDefinitionError(f"{data['name']}.{name}: bad issues effect")
         if action.side != "applicant" and not action.roles:
             raise WorkflowDefinitionError(f"{data['name']}.{name}: a staff action needs roles")
         actions[name] = action

@@ -8,3 +8,9 @@ class LicensesConfig(AppConfig):
     name = "tongban.licenses"
     label = "licenses"
     verbose_name = _("Electronic licences")
+
+    def ready(self) -> None:
+        from tongban.cases import effects
+        from tongban.licenses import services
+
+        effects.register("license", services.license_issue)

@@ -40,3 +40,118 @@ class Seal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.department.name} {self.kid[:8]}"
+
+
+class LicenseType(models.Model):
+    """A kind of licence (catalogue data, ``licenses/data/license_types.json``): its type code
+    (the defining ministry's USCC and three digits), the items whose approval produces it, the
+    material names that accept it instead of paper, and the fields printed on its face."""
+
+    code = models.CharField(_("type code"), max_length=21, unique=True)
+    name = models.CharField(_("type name"), max_length=128)
+    ministry = models.CharField(_("defined by"), max_length=128)
+    item_names = models.JSONField(_("produced by items"), default=list)
+    accepted_as = models.JSONField(_("accepted as materials"), default=list)
+    surface_fields = models.JSONField(_("surface fields"), default=list)
+    valid_years = models.PositiveSmallIntegerField(_("valid for (years)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("licence type")
+        verbose_name_plural = _("licence types")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LicenseState(models.TextChoices):
+    VALID = "valid", _("valid")
+    SUPERSEDED = "superseded", _("superseded by a newer version")
+    REVOKED = "revoked", _("revoked")
+
+
+class HolderCodeType(models.TextChoices):
+    ID_NUMBER = "111", _("resident ID number")
+    USCC = "001", _("unified social credit code")
+
+
+class License(models.Model):
+    """An electronic licence (电子证照) as issued: GB/T 36903 metadata, the face, the signed
+    credential, and its state. Field names follow the standard's terms in ``verbose_name``."""
+
+    identifier = models.CharField(_("licence identifier"), max_length=128, unique=True)  # 证照标识
+    type = models.ForeignKey(
+        LicenseType, verbose_name=_("licence type"), on_delete=models.PROTECT, related_name="+"
+    )
+    name = models.CharField(_("licence name"), max_length=128)  # 证照名称
+    number = models.CharField(_("licence number"), max_length=64)  # 证照编号
+    serial = models.CharField(_("serial in the identifier"), max_length=40)
+    version = models.PositiveSmallIntegerField(_("version"))
+    holder_name = models.CharField(_("holder"), max_length=128)  # 持证主体
+    holder_code_type = models.CharField(  # 持证主体代码类型
+        _("holder code type"), max_length=3, choices=HolderCodeType.choices
+    )
+    holder_code_masked = models.CharField(_("holder code (masked)"), max_length=32)
+    holder_hash = models.CharField(_("holder hash"), max_length=32)
+    holder_person = models.ForeignKey(
+        "accounts.Person",
+        verbose_name=_("holder (person)"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="licenses",
+    )
+    holder_enterprise = models.ForeignKey(
+        "accounts.Enterprise",
+        verbose_name=_("holder (enterprise)"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="licenses",
+    )
+    issuer = models.ForeignKey(
+        Department, verbose_name=_("issued by"), on_delete=models.PROTECT, related_name="+"
+    )
+    issuer_code = models.CharField(_("issuer code"), max_length=32)  # 证照颁发机构代码
+    division = models.ForeignKey(  # 证照所属管辖属地编码
+        "regions.Division", verbose_name=_("jurisdiction"), on_delete=models.PROTECT
+    )
+    issued_on = models.DateField(_("issued on"))  # 证照颁发日期
+    valid_from = models.DateField(_("valid from"))  # 证照有效期起始日期
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)  # …截止日期
+    surface = models.JSONField(_("surface"), default=list)  # 照面信息: [[label, value], …]
+    case = models.ForeignKey(
+        "cases.Case",
+        verbose_name=_("case"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="licenses",
+    )
+    seal = models.ForeignKey(
+        Seal, verbose_name=_("seal"), on_delete=models.PROTECT, related_name="licenses"
+    )
+    credential = models.TextField(_("credential (QR text)"))
+    state = models.CharField(
+        _("state"), max_length=12, choices=LicenseState.choices, default=LicenseState.VALID
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoke_reason = models.CharField(_("reason for revoking"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("electronic licence")
+        verbose_name_plural = _("electronic licences")
+        ordering = ["-issued_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "serial", "version"], name="license_serial_version_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(holder_person__isnull=False) | Q(holder_enterprise__isnull=False),
+                name="license_has_a_holder",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.identifier}"

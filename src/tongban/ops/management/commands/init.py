@@ -16,6 +16,7 @@ from tongban.exchange.services import (
     signing_pair,
     trust_list_to_serve,
 )
+from tongban.licenses.services import license_types_load_reference, seals_ensure
 from tongban.ops import demo
 from tongban.regions.models import Division
 from tongban.regions.services import regions_load_reference
@@ -45,6 +46,9 @@ class Command(BaseCommand):
         report = regions_load_reference()
         self.stdout.write(f"reference data: created {report.created}, updated {report.updated}")
         self.stdout.write(catalog_load_reference(actor=SYSTEM))
+        self.stdout.write(license_types_load_reference())
+        for seal in seals_ensure():
+            self.stdout.write(f"seal of {seal.department.name}: {seal.kid}")
         division = Division.objects.filter(code=settings.TONGBAN_NODE_CODE).first()
         _node, created = node_identity_ensure(
             name=division.name if division else settings.TONGBAN_NODE_CODE
