@@ -20,7 +20,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import re
 import struct
 import zlib
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from typing import Any
 import base45
 
 from tongban.licenses import identifiers, signing
+from tongban.licenses.signing import b64url, unb64url
 
 PREFIX = "TB1:"
 TYPE = "tongban-license+jws"
@@ -70,7 +70,7 @@ def encode(claims: Mapping[str, Any], signer: signing.Signer) -> str:
     """The QR text of ``claims`` signed by ``signer``."""
     header = _json_bytes({"alg": signer.algorithm, "kid": signer.kid, "typ": TYPE})
     payload = _json_bytes(claims)
-    signature = signer.sign(f"{_b64(header)}.{_b64(payload)}".encode())
+    signature = signer.sign(f"{b64url(header)}.{b64url(payload)}".encode())
     packed = struct.pack(">HH", len(header), len(payload)) + header + payload + signature
     return PREFIX + base45.b45encode(zlib.compress(packed, 9)).decode()
 
@@ -79,7 +79,7 @@ def jws_of(text: str) -> str:
     """The standard JWS compact form of a QR text (or of a JWS, passed through);
     CredentialInvalid ``malformed`` when it is neither."""
     header, payload, signature = _unpack(text)
-    return f"{_b64(header)}.{_b64(payload)}.{_b64(signature)}"
+    return f"{b64url(header)}.{b64url(payload)}.{b64url(signature)}"
 
 
 def _unpack(text: str) -> tuple[bytes, bytes, bytes]:
@@ -92,7 +92,7 @@ def _unpack(text: str) -> tuple[bytes, bytes, bytes]:
         if len(parts) != 3:
             raise CredentialInvalid("malformed", f"The text does not start with {PREFIX}.")
         try:
-            header, payload, signature = (_unb64(part) for part in parts)
+            header, payload, signature = (unb64url(part) for part in parts)
         except ValueError:
             raise CredentialInvalid("malformed", "The credential is not a signed JWS.") from None
         return header, payload, signature
@@ -146,7 +146,7 @@ def verify(text: str, keys: KeyLookup, *, today: dt.date) -> Verified:
         public_key = load(trusted.jwk)
     except signing.UnusableKey:
         raise CredentialInvalid("bad_signature", "The signature cannot be checked.") from None
-    signing_input = f"{_b64(header_bytes)}.{_b64(payload_bytes)}".encode()
+    signing_input = f"{b64url(header_bytes)}.{b64url(payload_bytes)}".encode()
     if not check(public_key, signing_input, signature):
         raise CredentialInvalid(
             "bad_signature", "The signature does not match: the credential was altered."
@@ -194,18 +194,5 @@ def _date(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _json_bytes(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _unb64(text: str) -> bytes:
-    if not _B64URL.fullmatch(text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]+")

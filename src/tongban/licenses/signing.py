@@ -15,6 +15,7 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,12 +43,19 @@ class Signer(Protocol):
     def public_jwk(self) -> dict[str, str]: ...
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
+    """The bytes of base64url text without padding; ValueError for anything else."""
+    if not _B64URL.fullmatch(text):
+        raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def p256_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
@@ -55,8 +63,8 @@ def p256_jwk(public_key: ec.EllipticCurvePublicKey) -> dict[str, str]:
     return {
         "kty": "EC",
         "crv": "P-256",
-        "x": _b64(numbers.x.to_bytes(P256_BYTES, "big")),
-        "y": _b64(numbers.y.to_bytes(P256_BYTES, "big")),
+        "x": b64url(numbers.x.to_bytes(P256_BYTES, "big")),
+        "y": b64url(numbers.y.to_bytes(P256_BYTES, "big")),
     }
 
 
@@ -64,7 +72,7 @@ def jwk_thumbprint(jwk: Mapping[str, str]) -> str:
     """RFC 7638 thumbprint (SHA-256, base64url): a key id nobody has to assign."""
     members = {name: jwk[name] for name in ("crv", "kty", "x", "y")}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
-    return _b64(hashlib.sha256(canonical.encode()).digest())
+    return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ def _p256_point(x: str, y: str) -> ec.EllipticCurvePublicKey:
     """A trust list's keys are few and checked over and over: each point is validated once."""
     try:
         numbers = ec.EllipticCurvePublicNumbers(
-            int.from_bytes(_unb64(x), "big"), int.from_bytes(_unb64(y), "big"), ec.SECP256R1()
+            int.from_bytes(unb64url(x), "big"), int.from_bytes(unb64url(y), "big"), ec.SECP256R1()
         )
         return numbers.public_key()
     except (ValueError, TypeError) as error:
