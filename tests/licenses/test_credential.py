@@ -168,3 +168,18 @@ def test_any_changed_character_of_the_qr_text_is_caught(position: int, replaceme
         return
     with pytest.raises(CredentialInvalid):
         credential.verify(changed, keys(), today=TODAY)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=600))
+def test_the_fast_base45_decoder_agrees_with_the_library(data: bytes) -> None:
+    assert credential.b45decode(base45.b45encode(data).decode()) == data
+
+
+@pytest.mark.parametrize("text", ["GGW", "A", "ABCD", "abc", "::", "é12", "Ω"])
+def test_the_fast_base45_decoder_refuses_what_the_library_refuses(text: str) -> None:
+    # The two word their errors differently; both must refuse.
+    with pytest.raises(ValueError):  # noqa: PT011
+        base45.b45decode(text)
+    with pytest.raises(ValueError):  # noqa: PT011
+        credential.b45decode(text)

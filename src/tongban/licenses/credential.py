@@ -97,7 +97,7 @@ def _unpack(text: str) -> tuple[bytes, bytes, bytes]:
             raise CredentialInvalid("malformed", "The credential is not a signed JWS.") from None
         return header, payload, signature
     try:
-        packed = base45.b45decode(text[len(PREFIX) :])
+        packed = b45decode(text[len(PREFIX) :])
         inflater = zlib.decompressobj()
         raw = inflater.decompress(packed, MAX_JWS)
         if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
@@ -192,6 +192,45 @@ def _json(part: bytes, what: str) -> dict[str, Any]:
 
 def _date(value: Any) -> dt.date:
     return dt.date.fromisoformat(str(value))
+
+
+_B45 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+_B45_VALUES = bytes(_B45.index(code) if code in _B45 else 255 for code in range(256))
+
+
+def b45decode(text: str) -> bytes:
+    """RFC 9285 base45 decoding, about ten times faster than a loop over the triplets: each
+    column of the triplets (1st, 2nd, 3rd characters) becomes one big integer with a 24-bit
+    place per triplet, so ``first + 45·second + 2025·third`` is computed for all triplets at
+    once without carries; a triplet worth more than 0xFFFF shows as a non-zero top byte.
+    ValueError for anything that is not base45. (Encoding uses the ``base45`` package; the
+    tests check this decoder against it.)"""
+    values = text.encode("ascii").translate(_B45_VALUES)
+    if 255 in values:
+        raise ValueError("not base45")
+    triplets, rest = divmod(len(values), 3)
+    if rest == 1:
+        raise ValueError("base45 text of a wrong length")
+    width = 3 * triplets
+    places = bytearray(width)
+
+    def column(start: int) -> int:
+        places[2::3] = values[start:width:3]
+        return int.from_bytes(places, "big")
+
+    total = column(0) + 45 * column(1) + 2025 * column(2)
+    digits = total.to_bytes(width, "big")
+    if digits[0::3].count(0) != triplets:
+        raise ValueError("a base45 triplet is out of range")
+    decoded = bytearray(2 * triplets)
+    decoded[0::2] = digits[1::3]
+    decoded[1::2] = digits[2::3]
+    if rest == 2:
+        last = values[-2] + 45 * values[-1]
+        if last > 0xFF:
+            raise ValueError("the last base45 pair is out of range")
+        decoded.append(last)
+    return bytes(decoded)
 
 
 def _json_bytes(value: Mapping[str, Any]) -> bytes:
