@@ -129,14 +129,31 @@ def cases_q(actor: Any) -> Q | None:
         )
     # A department sees what it decides or has a leg of; other staff of the receiving province
     # do not see a case just because it was received there.
-    area = (
-        Q(authority_department_id=staff.department_id) & _prefix_q("authority_division", staff)
-    ) | (Q(legs__department_id=staff.department_id) & _prefix_q("legs__division", staff))
+    area = decided_here_q(staff) | leg_here_q(staff)
     if staff.has_role(StaffRole.WINDOW_CLERK):
-        # Only PROXY cases are received at a window (an ONLINE case's receiving division is the
-        # node's own, which is no window's business).
-        area |= Q(mode=CaseMode.PROXY) & _prefix_q("receiving_division", staff)
+        area |= received_here_q(staff)
     return mine | area
+
+
+# Where a staff member works, as filters on Case (the queue's "waiting for me" adds states).
+
+
+def received_here_q(staff: Staff) -> Q:
+    """PROXY cases received within their jurisdiction (only PROXY cases are received at a
+    window: an ONLINE case's receiving division is the node's own, no window's business)."""
+    return Q(mode=CaseMode.PROXY) & _prefix_q("receiving_division", staff)
+
+
+def decided_here_q(staff: Staff) -> Q:
+    """Cases their department decides within their jurisdiction."""
+    return Q(authority_department_id=staff.department_id) & _prefix_q("authority_division", staff)
+
+
+def leg_here_q(staff: Staff, *, active: bool = False) -> Q:
+    """JOINT cases with a leg (with ``active``: the current leg) of their department within
+    their jurisdiction. Used inside one ``filter()``, the conditions meet on the same leg."""
+    here = Q(legs__department_id=staff.department_id) & _prefix_q("legs__division", staff)
+    return here & Q(legs__state="active") if active else here
 
 
 def case_visible(actor: Any, case: Case) -> bool:

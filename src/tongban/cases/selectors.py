@@ -26,7 +26,6 @@ from tongban.cases.personal import reveal
 from tongban.cases.workdays import CalendarGap, Pause, WorkCalendar
 from tongban.core import chain
 from tongban.core.errors import NotFound
-from tongban.regions.codes import shared_prefix
 
 
 def work_calendar() -> WorkCalendar:
@@ -122,28 +121,16 @@ def _todo_q(staff: Staff | None) -> Q:
     todo = Q(pk__in=[])
     if staff is None:
         return todo
+    sides = {
+        "receiving": access.received_here_q(staff),
+        "authority": access.decided_here_q(staff),
+        "leg": access.leg_here_q(staff, active=True),
+    }
     roles = staff.roles
-    prefix = shared_prefix(staff.jurisdiction_id)
-    department = staff.department_id
     for name in _WORKFLOWS:
-        flow = workflow.load(name)
-        for action in flow.actions.values():
-            if action.side == "applicant" or not action.roles & roles:
-                continue
-            where = Q(workflow=name, state__in=action.sources)
-            if action.side == "receiving":
-                todo |= where & Q(mode="PROXY", receiving_division__code__startswith=prefix)
-            elif action.side == "authority":
-                todo |= where & Q(
-                    authority_department_id=department,
-                    authority_division__code__startswith=prefix,
-                )
-            else:
-                todo |= where & Q(
-                    legs__state="active",
-                    legs__department_id=department,
-                    legs__division__code__startswith=prefix,
-                )
+        for action in workflow.load(name).actions.values():
+            if action.side in sides and action.roles & roles:
+                todo |= Q(workflow=name, state__in=action.sources) & sides[action.side]
     return todo
 
 
