@@ -173,6 +173,11 @@ def test_anyone_asks_the_status_and_learns_nothing_of_the_holder(
     )
     bad = Client().get("/api/v1/licenses/status/not-an-identifier")
     assert bad.status_code == 400
-    assert "identifier" in bad.json()["fields"]
+    assert bad.json()["fields"]["identifier"] == "证照标识应以 1.2.156.3005.2 开头。"
+    mistyped = licence.identifier[:-1] + ("0" if licence.identifier[-1] != "0" else "1")
+    assert (
+        "校验位不符"
+        in Client().get(f"/api/v1/licenses/status/{mistyped}").json()["fields"]["identifier"]
+    )
     unknown = str(identifiers.parse(licence.identifier).next_version())
     assert Client().get(f"/api/v1/licenses/status/{unknown}").status_code == 404

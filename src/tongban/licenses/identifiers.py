@@ -22,10 +22,12 @@ MAX_VERSION = 999
 
 
 class InvalidIdentifier(ValueError):
-    """Not a licence identifier; ``reason`` says which part is wrong."""
+    """Not a licence identifier: ``code`` names the fault for programs (and translations),
+    ``reason`` says it in English."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
+        self.code = code
         self.reason = reason
 
 
@@ -40,11 +42,13 @@ class LicenseIdentifier:
         for name in ("type_code", "issuer_code", "number"):
             value = getattr(self, name)
             if not _PART.fullmatch(value):
-                raise InvalidIdentifier(f"{name} must be digits and capital letters")
+                raise InvalidIdentifier("characters", f"{name} must be digits and capital letters")
         if len(self.number) > MAX_NUMBER_LENGTH:
-            raise InvalidIdentifier(f"number is longer than {MAX_NUMBER_LENGTH} characters")
+            raise InvalidIdentifier(
+                "too_long", f"number is longer than {MAX_NUMBER_LENGTH} characters"
+            )
         if not 1 <= self.version <= MAX_VERSION:
-            raise InvalidIdentifier(f"version must be 1 to {MAX_VERSION}")
+            raise InvalidIdentifier("version", f"version must be 1 to {MAX_VERSION}")
 
     @property
     def body(self) -> str:
@@ -68,14 +72,14 @@ def parse(text: str) -> LicenseIdentifier:
     """The identifier ``text`` names; InvalidIdentifier (with the reason) if it is none."""
     text = (text or "").strip().upper()
     if not text.startswith(PREFIX + "."):
-        raise InvalidIdentifier(f"does not start with {PREFIX}")
+        raise InvalidIdentifier("prefix", f"does not start with {PREFIX}")
     parts = text[len(PREFIX) + 1 :].split(".")
     if len(parts) != 5:
-        raise InvalidIdentifier("needs type code, issuer code, number, version and check")
+        raise InvalidIdentifier("parts", "needs type code, issuer code, number, version and check")
     type_code, issuer_code, number, version, check = parts
     if not re.fullmatch(r"[0-9]{3}", version):
-        raise InvalidIdentifier("version must be three digits")
+        raise InvalidIdentifier("version", "version must be three digits")
     identifier = LicenseIdentifier(type_code, issuer_code, number, int(version))
     if check != identifier.check:
-        raise InvalidIdentifier("the check character does not match")
+        raise InvalidIdentifier("check", "the check character does not match")
     return identifier
