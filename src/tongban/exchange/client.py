@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from tongban.core.errors import DomainError
-from tongban.exchange import services, transport
+from tongban.exchange import services, transport, trust
 from tongban.exchange.models import Node, TrustListCopy
 
 
@@ -72,6 +72,35 @@ def fetch_trust_list() -> TrustListCopy:
     if status != 200:
         raise _refused(status, body)
     return services.trust_list_accept(token=body.decode("ascii", "replace").strip())
+
+
+def _issuer_keys(entries: list[dict[str, Any]]) -> set[tuple[str, str, str, bool]]:
+    return {
+        (str(e.get("code")), str(e.get("name")), str(k.get("kid")), bool(k.get("revoked")))
+        for e in entries
+        for k in e.get("keys", [])
+    }
+
+
+def issuers_publish() -> int:
+    """When this node's licence issuers or seal keys differ from what the trust list in force
+    says of it (a new seal was made), register again so the hub publishes them; on the hub,
+    issue a new list. 1 when it did, 0 otherwise. Run by every `tongban exchange tick`."""
+    try:
+        listed = services.trust_list_current()
+    except DomainError:
+        return 0  # not registered yet: `tongban exchange register` comes first
+    entry = listed.node(settings.TONGBAN_NODE_CODE)
+    if entry is None:
+        return 0
+    published = [trust.issuer_document(issuer) for issuer in entry.issuers]
+    if _issuer_keys(published) == _issuer_keys(services.issuer_entries()):
+        return 0
+    if services.is_hub():
+        services.trust_list_issue()
+    else:
+        register()
+    return 1
 
 
 def peers() -> list[Node]:

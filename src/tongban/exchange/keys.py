@@ -18,7 +18,7 @@ from typing import Any
 
 from joserfc import jwe, jws
 from joserfc.errors import JoseError
-from joserfc.jwk import OKPKey
+from joserfc.jwk import ECKey, OKPKey
 
 ALGORITHM = "Ed25519"
 _SUFFIX = ".pem"
@@ -227,6 +227,22 @@ def kid_of(jwk: dict[str, Any]) -> str:
     except (JoseError, ValueError, TypeError):
         return ""
     return str(key.thumbprint()) if key.curve_name == "Ed25519" else ""
+
+
+_EC_MEMBERS = ("kty", "crv", "x", "y")
+
+
+def ec_public_members(jwk: Any) -> dict[str, Any] | None:
+    """Only the public members of a P-256 JWK (a licence issuer's seal key), with its RFC 7638
+    thumbprint as kid; None if ``jwk`` is not one."""
+    if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        return None
+    public = {name: jwk[name] for name in _EC_MEMBERS if isinstance(jwk.get(name), str)}
+    try:
+        key = ECKey.import_key(public)
+    except (JoseError, ValueError, TypeError):
+        return None
+    return public | {"kid": str(key.thumbprint())}
 
 
 def verify(token: str, jwk: dict[str, Any], *, typ: str) -> bytes:

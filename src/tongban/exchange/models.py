@@ -16,6 +16,9 @@ class Node(models.Model):
     # Reached only through the hub's relay: its URL is not published in the trust list.
     relay_only = models.BooleanField(_("reached through the hub only"), default=False)
     is_self = models.BooleanField(_("this node"), default=False)
+    # The licence issuers (authorities and their seal keys) it vouches for, as the trust list
+    # publishes them; refreshed by every registration.
+    issuers = models.JSONField(_("licence issuers"), default=list, blank=True)
     registered_at = models.DateTimeField(_("registered"), null=True, blank=True)
     # The signed time of the newest registration the hub accepted (older ones are replays).
     last_registration_at = models.DateTimeField(

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -39,6 +40,27 @@ REGISTRATION_SKEW = dt.timedelta(minutes=5)
 ENROLMENT_HOURS = 72
 # ASCII digits only: str.isdigit() and \d also take full-width and other scripts' digits.
 _NODE_CODE = re.compile(r"[0-9]{6}")
+
+
+# Licence issuers this node vouches for (see ``issuer_source_register``).
+IssuerSource = Callable[[], list[dict[str, Any]]]
+_issuer_sources: list[IssuerSource] = []
+
+
+def issuer_source_register(source: IssuerSource) -> None:
+    """A domain that issues signed documents (licences) names its issuers and their public
+    keys here; they travel in this node's registration and the hub publishes them in the trust
+    list, so every node — and any offline verifier holding the list — can check what they
+    sign. Each entry: ``{"code", "name", "keys": [{"kid", "jwk", "not_before", "not_after",
+    "revoked"}]}`` with P-256 public keys."""
+    if source not in _issuer_sources:
+        _issuer_sources.append(source)
+
+
+def issuer_entries() -> list[dict[str, Any]]:
+    """This node's issuers as its sources name them now, in a stable order."""
+    entries = [entry for source in _issuer_sources for entry in source()]
+    return sorted(entries, key=lambda entry: str(entry.get("code", "")))
 
 
 def _is_node_code(value: object) -> TypeGuard[str]:
@@ -243,6 +265,7 @@ def registration_token(*, enrolment: str | None = None) -> str:
         "enc": node.enc_jwk,
         "reach": "hub" if settings.TONGBAN_NODE_REACH == "hub" else "direct",
         "keys": _key_entries(node),
+        "issuers": issuer_entries(),
         "time": timezone.now().isoformat(),
         **({"enrolment": enrolment} if enrolment else {}),
     }
@@ -398,6 +421,8 @@ def _store_registration(node: Node | None, payload: dict[str, Any], now: dt.date
         if enc is None and payload["enc"]:
             raise ValidationFailed(fields={"enc": _("Expected an X25519 public key (JWK).")})
         node.enc_jwk = enc or {}
+    if "issuers" in payload:
+        node.issuers = _checked_issuers(node.code, payload["issuers"])
     node.registered_at = node.registered_at or now
     node.save()
     for entry in parsed.keys:
@@ -425,6 +450,49 @@ def _store_registration(node: Node | None, payload: dict[str, Any], now: dt.date
                 key.revoked_at = now
             key.save(update_fields=["not_after", "revoked_at"])
     return node
+
+
+def _checked_issuers(node_code: str, raw: Any) -> list[dict[str, Any]]:
+    """A node's licence issuers as they may be published: well formed, public P-256 keys only,
+    each key id its key's thumbprint, and every issuer in the node's own province (the issuer
+    code is USCC-shaped: characters 3–8 are the registering division). A node cannot vouch for
+    another province's authorities."""
+    try:
+        issuers = trust.parse_issuers(raw)
+    except trust.TrustError as error:
+        raise ValidationFailed(fields={"issuers": str(error)}) from None
+    checked = []
+    # A key another node already lists cannot be listed again (it would speak for two issuers).
+    seen = {
+        str(key.get("kid"))
+        for listed in Node.objects.exclude(code=node_code).values_list("issuers", flat=True)
+        for entry in listed or []
+        for key in entry.get("keys", [])
+    }
+    for issuer in issuers:
+        code = issuer.code
+        if not (len(code) == 18 and code.isascii() and code.isalnum() and code == code.upper()):
+            raise ValidationFailed(
+                fields={"issuers": _("An issuer code has 18 letters and digits.")}
+            )
+        if code[2:4] != node_code[:2]:
+            raise ValidationFailed(
+                fields={"issuers": _("A node lists only the issuers of its own province.")}
+            )
+        public_keys = []
+        for key in issuer.keys:
+            public = keys.ec_public_members(key.jwk)
+            if public is None or public["kid"] != key.kid or key.kid in seen:
+                raise ValidationFailed(
+                    fields={"issuers": _("An issuer key is a P-256 key listed once, by its id.")}
+                )
+            seen.add(key.kid)
+            public_keys.append(
+                trust.TrustedKey(key.kid, public, key.not_before, key.not_after, key.revoked)
+            )
+        issuer_entry = trust.TrustedIssuer(code, issuer.name[:128], tuple(public_keys))
+        checked.append(trust.issuer_document(issuer_entry))
+    return checked
 
 
 def trust_list_issue(*, at: dt.datetime | None = None) -> TrustListCopy:
@@ -468,9 +536,17 @@ def _trust_list_sign(now: dt.datetime) -> TrustListCopy:
                 # A node reached only through the hub is listed without its URL: peers send
                 # to the hub's relay.
                 url = "" if node.relay_only else node.base_url
+                issuers = (
+                    issuer_entries() if node.is_self else node.issuers  # the hub's own: live
+                )
                 nodes.append(
                     trust.TrustedNode(
-                        node.code, node.name, url, tuple(entries), node.enc_jwk or None
+                        node.code,
+                        node.name,
+                        url,
+                        tuple(entries),
+                        node.enc_jwk or None,
+                        trust.parse_issuers(issuers or []),
                     )
                 )
         listed = trust.TrustList(

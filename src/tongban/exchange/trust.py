@@ -43,6 +43,17 @@ class TrustedKey:
 
 
 @dataclass(frozen=True)
+class TrustedIssuer:
+    """An authority that a node vouches for as the issuer of electronic licences: its code (as
+    printed in licence identifiers), its name and the public keys of its seals. The exchange
+    only carries these; what they sign is the licences domain's business."""
+
+    code: str
+    name: str
+    keys: tuple[TrustedKey, ...]
+
+
+@dataclass(frozen=True)
 class TrustedNode:
     code: str
     name: str
@@ -50,6 +61,7 @@ class TrustedNode:
     keys: tuple[TrustedKey, ...]
     # Its public encryption key (X25519 JWK), when it has one: event data for it is encrypted.
     enc: dict[str, Any] | None = None
+    issuers: tuple[TrustedIssuer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,15 @@ class TrustList:
             raise TrustError("expired_key", f"{code}/{kid}")
         return key
 
+    def issuer_key(self, kid: str) -> tuple[TrustedNode, TrustedIssuer, TrustedKey] | None:
+        """The node, issuer and seal key that ``kid`` names, if some node lists it."""
+        for node in self.nodes:
+            for issuer in node.issuers:
+                for key in issuer.keys:
+                    if key.kid == kid:
+                        return node, issuer, key
+        return None
+
 
 def parse_time(value: Any, name: str) -> dt.datetime:
     if not isinstance(value, str):
@@ -99,6 +120,24 @@ def parse_time(value: Any, name: str) -> dt.datetime:
         raise TrustError("malformed", f"{name} is out of range") from None
 
 
+def _key_document(key: TrustedKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "jwk": key.jwk,
+        "not_before": key.not_before.isoformat(),
+        "not_after": key.not_after.isoformat() if key.not_after else None,
+        "revoked": key.revoked,
+    }
+
+
+def issuer_document(issuer: TrustedIssuer) -> dict[str, Any]:
+    return {
+        "code": issuer.code,
+        "name": issuer.name,
+        "keys": [_key_document(key) for key in issuer.keys],
+    }
+
+
 def document(trust_list: TrustList) -> dict[str, Any]:
     return {
         "issuer": trust_list.issuer,
@@ -111,16 +150,12 @@ def document(trust_list: TrustList) -> dict[str, Any]:
                 "name": node.name,
                 "url": node.url,
                 **({"enc": node.enc} if node.enc else {}),
-                "keys": [
-                    {
-                        "kid": key.kid,
-                        "jwk": key.jwk,
-                        "not_before": key.not_before.isoformat(),
-                        "not_after": key.not_after.isoformat() if key.not_after else None,
-                        "revoked": key.revoked,
-                    }
-                    for key in node.keys
-                ],
+                "keys": [_key_document(key) for key in node.keys],
+                **(
+                    {"issuers": [issuer_document(issuer) for issuer in node.issuers]}
+                    if node.issuers
+                    else {}
+                ),
             }
             for node in trust_list.nodes
         ],
@@ -142,21 +177,7 @@ def parse(data: Any) -> TrustList:
     for raw in data["nodes"]:
         if not isinstance(raw, dict) or not isinstance(raw.get("keys"), list):
             raise TrustError("malformed", "a node needs keys")
-        keys = []
-        for key in raw["keys"]:
-            if not isinstance(key, dict) or not isinstance(key.get("jwk"), dict):
-                raise TrustError("malformed", "a key needs a jwk")
-            keys.append(
-                TrustedKey(
-                    kid=str(key.get("kid", "")),
-                    jwk=dict(key["jwk"]),
-                    not_before=parse_time(key.get("not_before"), "not_before"),
-                    not_after=parse_time(key["not_after"], "not_after")
-                    if key.get("not_after")
-                    else None,
-                    revoked=bool(key.get("revoked", False)),
-                )
-            )
+        keys = _parse_keys(raw["keys"])
         enc = raw.get("enc")
         if enc is not None and not isinstance(enc, dict):
             raise TrustError("malformed", "an encryption key is a JWK")
@@ -167,6 +188,7 @@ def parse(data: Any) -> TrustList:
                 url=str(raw.get("url", "")),
                 keys=tuple(keys),
                 enc=dict(enc) if enc else None,
+                issuers=parse_issuers(raw.get("issuers", [])),
             )
         )
     return TrustList(
@@ -176,6 +198,48 @@ def parse(data: Any) -> TrustList:
         expires_at=parse_time(data.get("expires_at"), "expires_at"),
         nodes=tuple(nodes),
     )
+
+
+def _parse_keys(raw: Any) -> tuple[TrustedKey, ...]:
+    if not isinstance(raw, list):
+        raise TrustError("malformed", "keys are a list")
+    keys = []
+    for key in raw:
+        if not isinstance(key, dict) or not isinstance(key.get("jwk"), dict):
+            raise TrustError("malformed", "a key needs a jwk")
+        keys.append(
+            TrustedKey(
+                kid=str(key.get("kid", "")),
+                jwk=dict(key["jwk"]),
+                not_before=parse_time(key.get("not_before"), "not_before"),
+                not_after=parse_time(key["not_after"], "not_after")
+                if key.get("not_after")
+                else None,
+                revoked=bool(key.get("revoked", False)),
+            )
+        )
+    return tuple(keys)
+
+
+MAX_ISSUERS = 2000
+
+
+def parse_issuers(raw: Any) -> tuple[TrustedIssuer, ...]:
+    """The licence issuers a node lists (``[]`` when it lists none)."""
+    if not isinstance(raw, list) or len(raw) > MAX_ISSUERS:
+        raise TrustError("malformed", "issuers are a list")
+    issuers = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
+            raise TrustError("malformed", "an issuer needs a code")
+        issuers.append(
+            TrustedIssuer(
+                code=entry["code"],
+                name=str(entry.get("name", "")),
+                keys=_parse_keys(entry.get("keys")),
+            )
+        )
+    return tuple(issuers)
 
 
 def sign_list(trust_list: TrustList, pair: NodeKeyPair) -> str:

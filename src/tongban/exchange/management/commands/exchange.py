@@ -133,6 +133,8 @@ class Command(BaseCommand):
             # Until nothing is due (each call sends at most its limit).
             "deliver": lambda: messaging.outbox_deliver(limit=10_000),
             "inbox": messaging.inbox_sweep,
+            # A new seal reaches the trust list without an operator re-registering.
+            "issuers": client.issuers_publish,
         }
         for name, work in (parts | messaging.sweeps()).items():
             try:
