@@ -7,7 +7,7 @@ export TONGBAN_DATA_DIR ?= $(CURDIR)/var
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev run init serve worker test test-slow lint format migrations-check openapi messages clean
+.PHONY: help install dev run init serve worker test fonts test-slow lint format migrations-check openapi messages clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ dev: $(VENV)/.dev-installed ## Install tongban with the development tools
 init: install ## Migrate and load reference + demo data into $(TONGBAN_DATA_DIR)
 	$(BIN)/tongban init --demo
 
-run: init ## Fresh machine → demo node on http://127.0.0.1:8000 with a background worker
+run: init fonts ## Fresh machine → demo node on http://127.0.0.1:8000 with a background worker
 	$(BIN)/tongban serve --host 127.0.0.1 --port 8000
 
 serve: install ## Serve an initialised node (web + worker)
@@ -40,8 +40,12 @@ serve: install ## Serve an initialised node (web + worker)
 worker: install ## Run a background worker alone
 	$(BIN)/tongban worker
 
-test: dev ## Run the whole suite (TONGBAN_TEST_DATABASE_URL=postgresql://… for PostgreSQL)
+test: dev fonts ## Run the whole suite (TONGBAN_TEST_DATABASE_URL=postgresql://… for PostgreSQL)
+	@command -v pdfsig >/dev/null || (apt-get update -qq && apt-get install -y -qq poppler-utils)
 	$(BIN)/pytest -m "not slow"
+
+fonts: ## The CJK font printed licences (PDF) use, from Debian's packages when missing
+	@test -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc || (apt-get update -qq && apt-get install -y -qq fonts-noto-cjk)
 
 test-slow: dev ## Run the slow suites (soak, long crash runs, big data)
 	$(BIN)/pytest -m slow
