@@ -25,6 +25,16 @@ def load_reference_data() -> None:
     catalog_load_reference(actor=SYSTEM)
     license_types_load_reference()
     seals_ensure(everywhere=True)  # the deciding departments of every province sign licences
+    # chinese-calendar 1.11 knows the years up to 2026; a node's administrators enter later
+    # years' holidays (admin: 工作日历). A test that counts working days from today reaches
+    # into 2027 from December on: one entry (元旦) makes the year known, weekends otherwise.
+    import datetime as dt
+
+    from tongban.cases.models import CalendarEntry
+
+    CalendarEntry.objects.get_or_create(
+        date=dt.date(2027, 1, 1), defaults={"is_workday": False, "note": "元旦"}
+    )
 
 
 @pytest.fixture(scope="session")

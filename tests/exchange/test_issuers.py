@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tests.exchange.conftest import HUB, SICHUAN, ForeignNode, verified
 from tests.exchange.test_hub import enrol, registered  # noqa: F401 (fixture)
@@ -84,7 +84,8 @@ def test_bad_issuers_are_refused_and_change_nothing(
     lists = TrustListCopy.objects.count()
     with pytest.raises(ValidationFailed) as error:
         register(registered, issuers)
-    assert why in str(error.value.fields.get("issuers", error.value.message))
+    with translation.override("en"):
+        assert why in str(error.value.fields.get("issuers", error.value.message))
     assert Node.objects.get(code=SICHUAN).issuers == []
     assert TrustListCopy.objects.count() == lists
 

@@ -25,24 +25,24 @@ def key_files() -> set[str]:
 
 def test_a_platform_admin_makes_a_seal_that_signs_and_is_certified() -> None:
     admin = StaffFactory(platform_admin=True)
-    seal = services.seal_create(actor=admin.user, department_key="cq-hrss")
-    department = Department.objects.get(key="cq-hrss")
+    seal = services.seal_create(actor=admin.user, department_key="cq-forestry")
+    department = Department.objects.get(key="cq-forestry")
     assert selectors.seal_current(department=department) == seal
     assert seals.certificate_key_id(seal.certificate) == seal.kid
     signer = selectors.signer_of(seal)
     assert signer.public_jwk() == seal.public_jwk
-    assert "重庆市人力资源和社会保障局" in seal.image_svg
+    assert "重庆市林业局" in seal.image_svg
     assert (seal.not_after - seal.not_before).days == 3 * 365
     assert AuditEntry.objects.filter(action="seal.created", target_id=str(seal.pk)).exists()
 
 
 def test_a_new_seal_retires_the_current_one() -> None:
-    first = services.seal_create(actor=SYSTEM, department_key="cq-hrss")
-    second = services.seal_create(actor=SYSTEM, department_key="cq-hrss", years=5)
+    first = services.seal_create(actor=SYSTEM, department_key="cq-forestry")
+    second = services.seal_create(actor=SYSTEM, department_key="cq-forestry", years=5)
     first.refresh_from_db()
     assert first.retired_at is not None
     assert second.retired_at is None
-    assert Seal.objects.filter(department__key="cq-hrss").count() == 2
+    assert Seal.objects.filter(department__key="cq-forestry").count() == 2
     assert {f"{first.kid}.pem", f"{second.kid}.pem"} <= key_files()
 
 
@@ -52,8 +52,8 @@ def test_a_new_seal_retires_the_current_one() -> None:
 def test_only_platform_admins_make_seals(role: dict[str, bool]) -> None:
     before = key_files()
     with pytest.raises(Forbidden):
-        services.seal_create(actor=StaffFactory(**role).user, department_key="cq-hrss")
-    assert not Seal.objects.filter(department__key="cq-hrss").exists()
+        services.seal_create(actor=StaffFactory(**role).user, department_key="cq-forestry")
+    assert not Seal.objects.filter(department__key="cq-forestry").exists()
     assert key_files() == before
 
 
@@ -63,8 +63,8 @@ def test_bad_input_changes_nothing() -> None:
         services.seal_create(actor=SYSTEM, department_key="no-such-department")
     for years in (0, 11, "3"):
         with pytest.raises(ValidationFailed):
-            services.seal_create(actor=SYSTEM, department_key="cq-hrss", years=years)  # type: ignore[arg-type]
-    assert not Seal.objects.filter(department__key="cq-hrss").exists()
+            services.seal_create(actor=SYSTEM, department_key="cq-forestry", years=years)  # type: ignore[arg-type]
+    assert not Seal.objects.filter(department__key="cq-forestry").exists()
     assert key_files() == before
 
 
@@ -76,17 +76,17 @@ def test_a_failed_write_leaves_no_key_file(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(Seal.objects, "create", broken)
     with pytest.raises(RuntimeError):
-        services.seal_create(actor=SYSTEM, department_key="cq-hrss")
+        services.seal_create(actor=SYSTEM, department_key="cq-forestry")
     assert key_files() == before
 
 
 def test_the_command_makes_and_lists_seals() -> None:
     out = io.StringIO()
-    call_command("license", "seal", "create", "cq-hrss", "--years", "2", stdout=out)
-    assert "重庆市人力资源和社会保障局" in out.getvalue()
+    call_command("license", "seal", "create", "cq-forestry", "--years", "2", stdout=out)
+    assert "重庆市林业局" in out.getvalue()
     listing = io.StringIO()
     call_command("license", "seal", "list", stdout=listing)
-    assert "cq-hrss" in listing.getvalue()
+    assert "cq-forestry" in listing.getvalue()
     assert "current" in listing.getvalue()
     with pytest.raises(CommandError):
         call_command("license", "seal", "create", "nowhere")

@@ -64,6 +64,65 @@ def _public(url: str, number: str, code: str) -> dict[str, object]:
         return dict(json.loads(answer.read()))
 
 
+# Run on the Sichuan node: a credential signed with the seal `tongban init` gave 成都市司法局
+# (its key file is Sichuan's alone; Chongqing knows the public key only from the trust list).
+SIGN_ON_SICHUAN = """
+import datetime
+from tongban.licenses import credential, selectors, services
+from tongban.licenses.identifiers import LicenseIdentifier
+from tongban.licenses.models import Seal
+seal = Seal.objects.select_related("department").get(
+    department__key="cd-justice", retired_at__isnull=True
+)
+code = services.issuer_code(seal.department)
+lid = str(LicenseIdentifier("11100000000000000N001", code, "5101002026000001", 1))
+print(credential.encode({
+    "v": 1, "lid": lid, "typ": "11100000000000000N001", "tn": "公证书", "nm": "公证书",
+    "no": "（2026）川成证字第000001号", "hn": "刘洋", "hct": "111", "hc": "5101**********7311",
+    "hh": "-", "iss": code, "isn": seal.department.name, "div": "510100",
+    "iat": datetime.date.today().isoformat(), "nbf": datetime.date.today().isoformat(),
+    "exp": None,
+}, selectors.signer_of(seal)))
+"""
+
+
+def _a_sichuan_licence_verifies_in_chongqing(tmp_path: Path) -> None:
+    """The hub's trust list carries Sichuan's issuers (registered at `cluster up`): Chongqing
+    verifies a credential signed on Sichuan with nothing but that list, and refuses it
+    altered."""
+    from tongban.ops import cluster
+
+    layout = cluster.Layout.load(tmp_path / "cluster")
+    members = {member.code: member for member in layout.members}
+    signed = cluster.tongban(members[SICHUAN], layout, "shell", "-c", SIGN_ON_SICHUAN)
+    text = signed.strip().splitlines()[-1]  # after the shell's note of what it imported
+    assert text.startswith("TB1:")
+    cluster.tongban(members[CHONGQING], layout, "exchange", "trust-list", "--fetch")
+    environment = cluster.environment(members[CHONGQING], layout)
+    verified = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "tongban", "license", "verify", text],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "VALID (qr)" in verified.stdout
+    assert "node 510000" in verified.stdout
+    altered = text[:40] + ("A" if text[40] != "A" else "B") + text[41:]
+    refused = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "tongban", "license", "verify", altered],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "NOT VALID (qr)" in refused.stdout
+
+
 def test_the_cross_province_cases_run_across_real_nodes(tmp_path: Path) -> None:
     base = _free_block(3)
     try:
@@ -114,6 +173,8 @@ def test_the_cross_province_cases_run_across_real_nodes(tmp_path: Path) -> None:
         # What went to Sichuan passed through the hub, which logged it in and out.
         relayed = int(checked[HUB]["evidence"][0].split(": ")[1].split()[0])
         assert relayed > 0
+
+        _a_sichuan_licence_verifies_in_chongqing(tmp_path)
     finally:
         down = _tongban(tmp_path, "cluster", "down")
         assert down.returncode == 0, down.stderr

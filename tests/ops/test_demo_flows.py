@@ -13,6 +13,7 @@ from django.test import modify_settings, override_settings
 
 from tongban.cases.models import Case, LegState, Material
 from tongban.cases.selectors import chain_break
+from tongban.licenses.models import License
 from tongban.ops import demo_flows
 from tongban.ops.demo import load_demo
 
@@ -44,7 +45,16 @@ def test_one_case_per_mode_reaches_its_final_state(node_url: str) -> None:
     assert err == ""
     assert [line["mode"] for line in lines] == ["ONLINE", "PROXY", "JOINT"]
     for line in lines:
-        assert list(line) == LINE_KEYS
+        # 失业登记 issues a 就业创业证 to its holder (ONLINE and PROXY); the pension transfer
+        # (JOINT) issues nothing.
+        issues = line["mode"] != "JOINT"
+        assert list(line) == LINE_KEYS + (["license"] if issues else [])
+        if issues:
+            issued = License.objects.get(identifier=line["license"])
+            assert issued.case is not None
+            assert issued.case.number == line["number"]
+            assert issued.name == "就业创业证"
+            assert issued.state == "valid"
         assert line["node"] == "500000"
         assert line["state"] == "completed"
         case = Case.objects.get(number=line["number"])

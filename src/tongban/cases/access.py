@@ -91,6 +91,12 @@ def _prefix_q(field: str, staff: Staff) -> Q:
     return Q(**{f"{field}__code__startswith": codes.shared_prefix(staff.jurisdiction_id)})
 
 
+def jurisdiction_q(field: str, staff: Staff) -> Q:
+    """A filter on ``field`` (a division) for the staff member's jurisdiction: what
+    ``within`` says of one division, for a query."""
+    return _prefix_q(field, staff)
+
+
 # Seeing cases -------------------------------------------------------------------------------
 
 

@@ -137,6 +137,12 @@ class License(models.Model):
     )
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     revoke_reason = models.CharField(_("reason for revoking"), max_length=255, blank=True)
+    # When it stopped being valid (revoked, or superseded by a re-issue): its place in this
+    # node's revocation list, which verifiers fetch as deltas after the last place they hold.
+    status_seq = models.PositiveIntegerField(
+        _("place in the revocation list"), null=True, blank=True, unique=True
+    )
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -155,3 +161,41 @@ class License(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.identifier}"
+
+
+class PeerRevocation(models.Model):
+    """A licence another node revoked or superseded, from that node's signed revocation list:
+    what lets this node (and its verify page) refuse it without asking online."""
+
+    node = models.CharField(_("issuing node"), max_length=6)
+    identifier = models.CharField(_("licence identifier"), max_length=128, unique=True)
+    state = models.CharField(_("state"), max_length=12, choices=LicenseState.choices)
+    at = models.DateTimeField(_("since"))
+    seq = models.PositiveIntegerField(_("place in the node's list"))
+
+    class Meta:
+        verbose_name = _("revoked licence of another node")
+        verbose_name_plural = _("revoked licences of other nodes")
+        ordering = ["node", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.identifier} ({self.state})"
+
+
+class RevocationListCopy(models.Model):
+    """How far this node holds another node's revocation list: the last place applied, and
+    when the list was issued and fetched (a verifier says how fresh its answer is)."""
+
+    node = models.CharField(_("issuing node"), max_length=6, unique=True)
+    serial = models.PositiveIntegerField(_("last place held"), default=0)
+    issued_at = models.DateTimeField(_("list issued"), null=True, blank=True)
+    fetched_at = models.DateTimeField(_("fetched"), null=True, blank=True)
+    error = models.CharField(_("last error"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("revocation list held")
+        verbose_name_plural = _("revocation lists held")
+        ordering = ["node"]
+
+    def __str__(self) -> str:
+        return f"{self.node} #{self.serial}"

@@ -117,6 +117,7 @@ def environment(member: Member, layout: Layout) -> dict[str, str]:
         "TONGBAN_HUB_KEYS_FILE",
         "TONGBAN_PII_KEY_FILE",
         "TONGBAN_SSO_KEY_FILE",
+        "TONGBAN_SEAL_KEY_DIR",
     ):
         env.pop(name, None)  # each node's own, under its data directory
     return env

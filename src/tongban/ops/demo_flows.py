@@ -414,6 +414,7 @@ class CaseRun:
     number: str = ""
     query_code: str = ""
     state: str = ""
+    license: str = ""  # the identifier of the licence the case issued, if it issued one
 
     def line(self) -> dict[str, str]:
         return {
@@ -422,6 +423,7 @@ class CaseRun:
             "mode": self.mode,
             "node": self.node,
             "state": self.state,
+            **({"license": self.license} if self.license else {}),
         }
 
     def seen(self, case: dict[str, Any]) -> dict[str, Any]:
@@ -480,6 +482,22 @@ def _deliver_and_complete(node: Node, run: CaseRun) -> None:
     _act(node, run, node.demo.reviewer, "complete", FINAL_STATE)
 
 
+def _find_license(node: Node, run: CaseRun, holder: str) -> None:
+    """The licence the case issued, as its holder's wallet shows it (none for items that issue
+    no licence); its credential is verified on the node's public verify endpoint."""
+    held = node.as_user(holder).get("/api/v1/licenses/mine")
+    issued = next((row for row in held if row.get("case_number") == run.number), None)
+    if issued is None:
+        return
+    check = node.anonymous.post("/api/v1/licenses/verify", {"text": issued["credential"]})
+    if not check.get("valid"):
+        raise FlowError(
+            f"{run.mode} {run.number}: licence {issued['identifier']} does not verify: "
+            f"{check.get('code')} {check.get('message')}"
+        )
+    run.license = issued["identifier"]
+
+
 def _check_public_view(node: Node, run: CaseRun) -> None:
     """办件查询: anyone with the number and the query code sees the final state."""
     view = node.anonymous.get(
@@ -516,6 +534,7 @@ def flow_online(node: Node, run: CaseRun) -> None:
     _act(node, run, demo.reviewer, "accept", "accepted")
     _decide_and_close(node, run)
     _check_public_view(node, run)
+    _find_license(node, run, citizen)
 
 
 def _cross_province_window(client: ApiClient, division: str) -> int | None:
@@ -587,6 +606,8 @@ def flow_proxy(node: Node, run: CaseRun) -> None:
     _act(node, run, demo.reviewer, "accept", "accepted")
     _decide_and_close(node, run)
     _check_public_view(node, run)
+    if person.phone:
+        _find_license(node, run, person.phone)
 
 
 def _leg_work(number: str, today: str) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tongban.portal import account_views, appointment_views, case_views, views
+from tongban.portal import account_views, appointment_views, case_views, license_views, views
 
 app_name = "portal"
 urlpatterns = [
@@ -39,6 +39,11 @@ urlpatterns = [
         appointment_views.cancel,
         name="cancel_appointment",
     ),
+    path("me/licenses/", license_views.my_licenses, name="my_licenses"),
+    path("me/licenses/<str:identifier>/", license_views.my_license, name="my_license"),
+    path("me/licenses/<str:identifier>/pdf", license_views.my_license_pdf, name="my_license_pdf"),
+    path("licenses/p/<str:token>/", license_views.license_presented, name="license_presented"),
+    path("licenses/verify/", license_views.license_verify, name="license_verify"),
     path("cases/<str:number>/", case_views.case_page, name="case"),
     path("cases/<str:number>/actions/<slug:action>/", case_views.case_action, name="case_action"),
     path("cases/<str:number>/materials/", case_views.case_upload, name="case_upload"),

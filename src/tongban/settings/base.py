@@ -39,6 +39,8 @@ TONGBAN_PII_KEYS: dict[str, object] | None = None  # tests set keys inline inste
 TONGBAN_NODE_KEY_DIR = env_path("TONGBAN_NODE_KEY_DIR", TONGBAN_DATA_DIR / "keys" / "node")
 # Departments' seal keys (P-256, one PEM file per key id), for licences and their PDFs.
 TONGBAN_SEAL_KEY_DIR = env_path("TONGBAN_SEAL_KEY_DIR", TONGBAN_DATA_DIR / "keys" / "seals")
+# The font printed licences (PDF) use; empty: the first Noto CJK font found (fonts-noto-cjk).
+TONGBAN_PDF_FONT = env_str("TONGBAN_PDF_FONT", "")
 TONGBAN_NODE_URL = env_str("TONGBAN_NODE_URL", "http://127.0.0.1:8000")
 TONGBAN_HUB_URL = env_str("TONGBAN_HUB_URL", "")
 # "direct": peers send to this node's URL (published in the trust list). "hub": only the hub

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tongban.workbench import appointment_views, signin, views
+from tongban.workbench import appointment_views, license_views, signin, views
 
 app_name = "workbench"
 urlpatterns = [
@@ -19,6 +19,8 @@ urlpatterns = [
         name="appointment_act",
     ),
     path("verify/", views.verify, name="verify"),
+    path("licenses/", license_views.register, name="licenses"),
+    path("licenses/<str:identifier>/<slug:action>/", license_views.act, name="license_act"),
     path("authorisations/", views.authorisations, name="authorisations"),
     path(
         "authorisations/<int:authorisation_id>/revoke/",

@@ -71,6 +71,7 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         request.menu = {  # type: ignore[attr-defined]
             "appointments": scope.unrestricted
             or bool(scope.roles & {*access.APPOINTMENT_READERS, *access.APPOINTMENT_MANAGERS}),
+            "licenses": bool(scope.roles & {StaffRole.APPROVER, StaffRole.DEPARTMENT_ADMIN}),
         }
         return view(request, *args, **kwargs)
 
