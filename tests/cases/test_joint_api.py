@@ -214,6 +214,7 @@ def test_the_windows_checklist_for_a_proxy_case(api, item, citizen) -> None:
             "accepted_types": ["pdf", "jpg", "jpeg", "png", "ofd"],
             "uploaded": 0,
             "note": body["materials"][0]["note"],
+            "license": "",  # no electronic licence stands for it
         }
     ]
     assert body["identity_methods"]["id_card_reader"] == "居民身份证阅读器读取"

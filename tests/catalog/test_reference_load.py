@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from tongban.catalog.models import CatalogVersion, Implementation, ServiceItem, VersionStatus
-from tongban.catalog.reference import CATALOG_CSV
+from tongban.catalog.reference import CATALOG_CSV, EXTRA_MATERIALS
 from tongban.catalog.selectors import version_current
 from tongban.catalog.services import catalog_load_reference
 from tongban.core.audit import SYSTEM
@@ -67,8 +67,30 @@ def test_every_item_has_a_generic_scenario_with_a_form_and_a_chongqing_implement
             "phone",
             "statement",
         ]
-        assert [m.key for m in scenarios[0].materials.all()] == ["identity"]
+        extra = [m["key"] for m in EXTRA_MATERIALS.get(item.name, ())]
+        assert [m.key for m in scenarios[0].materials.all()] == ["identity", *extra]
         assert "500000" in {i.division_id for i in item.implementations.all()}
+
+
+def test_items_that_work_on_a_disability_card_ask_for_it_and_take_its_licence() -> None:
+    from tongban.licenses.models import LicenseType
+
+    with CATALOG_CSV.open(encoding="utf-8") as handle:
+        names = {row["name"] for row in csv.DictReader(handle)}
+    assert set(EXTRA_MATERIALS) <= names  # no extra material for an item the list lacks
+    kind = LicenseType.objects.get(name="残疾人证")
+    assert kind.item_names == ["残疾人证新办"]
+    for name in ("残疾人证换领", "残疾人证迁移", "残疾人证注销"):
+        item = ServiceItem.objects.get(version=version_current(), name=name)
+        card = item.scenarios.get().materials.get(key="disability-card")
+        assert (card.name, card.license_type) == ("残疾人证", kind.name)
+        assert card.required
+        assert card.original_required
+    assert not ServiceItem.objects.filter(
+        version=version_current(),
+        name="残疾人证新办",
+        scenarios__materials__key="disability-card",
+    ).exists()
 
 
 def test_demo_items_are_also_implemented_in_chengdu() -> None:

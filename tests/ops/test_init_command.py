@@ -87,7 +87,7 @@ def test_init_demo_loads_the_chongqing_demo(key_file: Path) -> None:
     output = _init(key_file, "--demo")
     lines = _demo_lines(output)
     assert lines[0] == "2 service halls"
-    assert lines[1].startswith("9 staff logins")
+    assert lines[1].startswith("11 staff logins")
     assert lines[2].startswith("5 citizens")
     assert lines[3] == "2 enterprises"
     assert lines[4].startswith("4 citizens verified in person")
@@ -99,9 +99,16 @@ def test_init_demo_loads_the_chongqing_demo(key_file: Path) -> None:
         assert hall.windows.exists()
         assert hall.opening_periods.exists()
     staff = Staff.objects.select_related("user")
-    assert staff.count() == 9
+    assert staff.count() == 11
     assert {member.jurisdiction_id[:2] for member in staff} == {"50"}
-    assert {member.user.username for member in staff} >= {"admin", "clerk", "reviewer"}
+    # 市残联's reviewer and approver issue the 残疾人证 that later cases take as a licence.
+    assert {member.user.username for member in staff} >= {
+        "admin",
+        "clerk",
+        "reviewer",
+        "reviewer-dp",
+        "approver-dp",
+    }
     assert User.objects.get(username="admin").is_superuser
     assert Person.objects.filter(user__isnull=False).count() == 5
     assert Enterprise.objects.count() == 2
@@ -127,7 +134,7 @@ def test_a_sichuan_node_gets_the_chengdu_demo(key_file: Path) -> None:
     assert output.rstrip().endswith("node 510000 is ready")
     assert set(ServiceHall.objects.values_list("division_id", flat=True)) == {"510100", "510104"}
     staff = Staff.objects.select_related("department")
-    assert staff.count() == 9
+    assert staff.count() == 11
     assert {member.jurisdiction_id[:2] for member in staff} == {"51"}
     assert Staff.objects.get(user__username="admin").employee_number == "SC0001"
     assert Person.objects.filter(user__isnull=False).count() == 5

@@ -471,3 +471,51 @@ def test_control_characters_are_refused_not_a_server_error(
 def test_a_case_number_with_control_characters_is_refused(browser: Client) -> None:
     assert browser.get("/cases/%00/").status_code == 400
     assert browser.get("/me/cases/?page=%00").status_code == 400
+
+
+# Electronic licences instead of paper (免提交) -------------------------------------------------
+
+
+def test_a_material_a_licence_stands_for_offers_the_applicants_licences(
+    browser: Client, citizen: Any
+) -> None:
+    from tests.cases.license_support import CARD_SPEC, card_exchange, disability_card
+
+    card = disability_card(citizen)
+    case = card_exchange(citizen.user, citizen)
+    page = browser.get(case_url(case))
+    assert "使用电子证照（免提交）" in text(page)
+    assert f'name="license" value="{card.identifier}"' in html(page)
+    assert f"残疾人证 {card.number} · 重庆市残疾人联合会 · {card.issued_on:%Y-%m-%d}" in text(page)
+    assert text(page).count("使用电子证照（免提交）") == 1  # not for the ID card
+
+    response = browser.post(
+        f"{case_url(case)}materials/",
+        {"hand_in": "license", "spec_key": CARD_SPEC, "license": card.identifier},
+        follow=True,
+    )
+    assert response.redirect_chain == [(case_url(case), 302)]
+    page_text = text(response)
+    assert "电子证照已核验，可代替本材料。" in page_text
+    assert f"电子证照 残疾人证 {card.identifier}，已核验（重庆市残疾人联合会，" in page_text
+    assert "电子证照 · 已核验" in page_text
+    assert f"残疾人证 {card.number}，重庆市残疾人联合会 签发，" in page_text
+    assert "使用电子证照（免提交）" not in page_text  # handed in: nothing more to pick
+    material = Material.objects.get(case=case)
+    assert (material.spec.key, material.reference) == (CARD_SPEC, card.identifier)
+
+
+def test_without_a_fitting_licence_the_page_says_paper_will_do(
+    browser: Client, citizen: Any
+) -> None:
+    from tests.cases.license_support import CARD_SPEC, card_exchange
+
+    case = card_exchange(citizen.user, citizen)
+    page = browser.get(case_url(case))
+    assert "申请人未持有适用于本材料的电子证照，可上传纸质材料的扫描件。" in text(page)
+    assert 'name="license"' not in html(page)
+    response = browser.post(
+        f"{case_url(case)}materials/", {"hand_in": "license", "spec_key": CARD_SPEC}, follow=True
+    )
+    assert "请选择电子证照。" in text(response)
+    assert not Material.objects.filter(case=case).exists()

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from tests.cases.conftest import form_for
 from tests.factories import PersonFactory, StaffFactory
@@ -405,3 +406,81 @@ def test_control_characters_in_an_action_are_refused(
     )
     assert response.status_code == 400
     assert snapshot(case) == before
+
+
+# Electronic licences handed in instead of paper ----------------------------------------------
+
+
+def test_the_deciding_department_sees_a_licence_verified_with_its_issuer_and_state(
+    citizen: Any,
+) -> None:
+    from tests.cases.license_support import (
+        CARD_SPEC,
+        card_exchange,
+        deciders,
+        disability_card,
+    )
+    from tongban.licenses import services as licenses
+
+    staff = deciders("cq-disabled-persons")
+    card = disability_card(citizen, staff)
+    case = card_exchange(citizen.user, citizen)
+    material = services.material_from_license(
+        actor=citizen.user, number=case.number, spec_key=CARD_SPEC, identifier=card.identifier
+    )
+    client = desk(staff["reviewer"])
+    page = text(client.get(page_of(case)))
+    verified = timezone.localtime(material.verified_at).strftime("%Y-%m-%d %H:%M")
+    assert (
+        f"电子证照 · 已核验 残疾人证 {card.number}，重庆市残疾人联合会 签发，{verified} 已核验"
+        in page
+    )
+    assert f"证照标识 {card.identifier} · 当前状态： 有效" in page
+
+    licenses.license_revoke(
+        actor=staff["approver"].user, identifier=card.identifier, reason="证件信息有误"
+    )
+    assert f"证照标识 {card.identifier} · 当前状态： 已吊销" in text(client.get(page_of(case)))
+
+
+def test_the_window_picks_the_applicants_licence_on_the_review_page(
+    citizen: Any, window_clerk: Any
+) -> None:
+    from tests.cases.conftest import scan_identity
+    from tests.cases.license_support import CARD_SPEC, card_exchange, disability_card
+
+    card = disability_card(citizen)
+    case = card_exchange(
+        window_clerk.user, citizen, mode="PROXY", applicant_id_number=citizen.id_number
+    )
+    client = desk(window_clerk)
+    review = f"/workbench/cases/{case.number}/forward/"
+    page = client.get(review)
+    assert "使用电子证照（免提交）" in text(page)
+    response = client.post(
+        f"/cases/{case.number}/materials/",
+        {
+            "hand_in": "license",
+            "spec_key": CARD_SPEC,
+            "license": card.identifier,
+            "back": "forward",
+        },
+    )
+    assert response["Location"] == review
+    scan_identity(window_clerk.user, case.number)
+    page = client.get(review)
+    assert f"电子证照 残疾人证 {card.identifier}，已核验（重庆市残疾人联合会，" in text(page)
+    # What a licence stands for is present already: the clerk only confirms the identity.
+    assert f'name="checklist.{CARD_SPEC}" value="present" checked' in html(page)
+    response = client.post(
+        review,
+        {
+            "identity.method": "id_card_reader",
+            "identity.document": "resident_id_card",
+            "identity.holder": "applicant",
+            "checklist.identity": "present",
+            f"checklist.{CARD_SPEC}": "present",
+        },
+    )
+    assert response.status_code == 302
+    assert case.events.get(action="forward").payload["originals_to_post"] == []

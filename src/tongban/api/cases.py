@@ -100,6 +100,13 @@ class MaterialOut(Schema):
     # "" for a file handed in here; for one handed in at another node: "pending" until it
     # is fetched, then "fetched" (or "failed": it did not match what was announced).
     transfer: str
+    # For an electronic licence handed in instead of paper (source "license"): its identifier,
+    # name, number and issuer, and when it was verified.
+    reference: str
+    license_name: str
+    license_number: str
+    license_issuer: str
+    verified_at: dt.datetime | None
 
 
 def _material(material: Material) -> dict[str, Any]:
@@ -115,6 +122,11 @@ def _material(material: Material) -> dict[str, Any]:
         "scan_status": material.scan_status,
         "original_to_post": material.original_to_post,
         "transfer": material.transfer,
+        "reference": material.reference,
+        "license_name": material.license_name,
+        "license_number": material.license_number,
+        "license_issuer": material.license_issuer,
+        "verified_at": material.verified_at,
     }
 
 
@@ -266,14 +278,42 @@ def upload_material(
     return Status(201, _material(material))
 
 
+class LicenseMaterialIn(Schema):
+    spec_key: str
+    identifier: str
+
+
+@router.post("/{number}/materials/license", response={201: MaterialOut}, auth=django_auth)
+def attach_license(
+    request: HttpRequest, number: str, payload: LicenseMaterialIn
+) -> Status[dict[str, Any]]:
+    """Hand in one of the applicant's electronic licences for a material instead of paper
+    (免提交): whoever may upload to the case; the licence must be the applicant's, of a type the
+    material accepts, and verify now. 404 ``unknown_license`` for a licence the applicant does
+    not hold; 409 ``license_revoked`` / ``license_superseded`` / ``license_expired`` (and the
+    other verification codes) for one that does not verify. The same licence again returns
+    the material already there."""
+    seen = selectors.case_get(actor=request.user, number=number)  # 404 if one cannot see it
+    material = services.material_from_license(
+        actor=request.user,
+        number=seen.number,
+        spec_key=payload.spec_key,
+        identifier=payload.identifier,
+    )
+    return Status(201, _material(material))
+
+
 class ChecklistRowOut(Schema):
     key: str
     name: str
     required: bool
+    # False where an electronic licence stands for the material: no original is posted.
     original_required: bool
     accepted_types: list[str]
     uploaded: int
     note: str
+    # "电子证照 <name> <identifier>，已核验（<issuer>，<time>）" when a licence stands for it.
+    license: str
 
 
 class ChecklistOut(Schema):

@@ -215,6 +215,10 @@ def _material(material: Material) -> dict[str, Any]:
         "size": material.size,
         "sha256": material.sha256,
         "reference": material.reference,
+        "license_name": material.license_name,
+        "license_number": material.license_number,
+        "license_issuer": material.license_issuer,
+        "verified_at": _time(material.verified_at),
         "original_to_post": material.original_to_post,
         # A file this node itself has only as a handle is asked for where it really is.
         "node": material.remote_node or own_node(),
@@ -602,6 +606,11 @@ def _material_from(case: Case, row: dict[str, Any], source: str) -> Material | N
         size=size,
         sha256=sha256,
         reference=_str(row, "reference", 255, required=False),
+        # As the node where it was handed in verified it (cases/licensed.py).
+        license_name=_str(row, "license_name", 128, required=False),
+        license_number=_str(row, "license_number", 64, required=False),
+        license_issuer=_str(row, "license_issuer", 128, required=False),
+        verified_at=_parse_time(row, "verified_at"),
         original_to_post=bool(row.get("original_to_post")),
         ref=ref,
         remote_node=held_at,
@@ -744,7 +753,9 @@ def on_material_added(event: dict[str, Any]) -> None:
         action="attach",
         from_state=case.state,
         to_state=case.state,
-        payload={"material": material.spec.key, "sha256": material.sha256, "size": material.size},
+        payload=services().license_payload(material)
+        if material.source == MaterialSource.LICENSE
+        else {"material": material.spec.key, "sha256": material.sha256, "size": material.size},
     )
     transaction.on_commit(schedule_fetch)
 

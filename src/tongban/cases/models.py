@@ -345,8 +345,9 @@ class MaterialSource(models.TextChoices):
 
 
 class Material(models.Model):
-    """What was handed in for one material spec: a file, or a reference to an e-licence or a
-    data-sharing check that replaces the paper (filled in by later issues)."""
+    """What was handed in for one material spec: a file, or an electronic licence that replaces
+    the paper (its identifier in ``reference``, what it says and who issued it, and when this node
+    verified it), or a data-sharing check (filled in by a later issue)."""
 
     case = models.ForeignKey(
         Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="materials"
@@ -365,6 +366,12 @@ class Material(models.Model):
     size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     reference = models.CharField(_("licence or check reference"), max_length=255, blank=True)
+    # A licence (source LICENSE), as verified when it was picked: shown wherever the paper would
+    # be, also on the deciding node, which holds no copy of the licence itself.
+    license_name = models.CharField(_("licence name"), max_length=128, blank=True)
+    license_number = models.CharField(_("licence number"), max_length=64, blank=True)
+    license_issuer = models.CharField(_("licence issued by"), max_length=128, blank=True)
+    verified_at = models.DateTimeField(_("licence verified"), null=True, blank=True)
     # How another node asks for the file (a random handle), and for a file handed in at another
     # node: where it is, and whether it has been fetched ("pending", "fetched", "failed").
     ref = models.CharField(_("transfer handle"), max_length=32, blank=True, db_index=True)
@@ -387,6 +394,14 @@ class Material(models.Model):
         verbose_name = _("submitted material")
         verbose_name_plural = _("submitted materials")
         ordering = ["case_id", "uploaded_at", "id"]
+        constraints = [
+            # One licence stands once for one material of a case (picking it again is a no-op).
+            models.UniqueConstraint(
+                fields=["case", "spec", "reference"],
+                condition=models.Q(source="license"),
+                name="material_license_once_per_spec",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.spec.name} ({self.get_source_display()})"

@@ -33,7 +33,17 @@ from tongban.accounts.selectors import (
     person_matching,
 )
 from tongban.accounts.services import known_person
-from tongban.cases import access, effects, federation, files, legs, scanning, workdays, workflow
+from tongban.cases import (
+    access,
+    effects,
+    federation,
+    files,
+    legs,
+    licensed,
+    scanning,
+    workdays,
+    workflow,
+)
 from tongban.cases.events import CaseAuditEvent
 from tongban.cases.models import (
     AgentAuthorisation,
@@ -695,7 +705,7 @@ def _check_formal_review(case: Case, payload: dict[str, Any]) -> None:
                 f"checklist.{key}",
                 _("A required material is missing; the case cannot be forwarded without it."),
             )
-        elif result == "present" and not row.uploaded:
+        elif result == "present" and not row.uploaded and not row.license:
             errors.add(f"checklist.{key}", _("Scan and upload this material first."))
     errors.raise_if_any()
     payload["identity"] = {name: identity[name] for name in ("method", "document", "holder")}
@@ -715,27 +725,36 @@ class ChecklistRow:
     key: str
     name: str
     required: bool
+    # Whether the original must be posted: never for what an electronic licence stands for.
     original_required: bool
     accepted_types: list[str]
-    uploaded: int
+    uploaded: int  # files handed in
     note: str
+    # The electronic licence handed in instead of the paper, as the checklist says it ("").
+    license: str = ""
 
 
 def formal_review_checklist(case: Case) -> list[ChecklistRow]:
     """The window's formal review checklist, generated from the scenario's material specs,
-    with how many files have been scanned in for each."""
+    with how many files have been scanned in for each, and the electronic licence that stands
+    for it, if one was handed in (免提交: then no original is asked for)."""
     counts: dict[int, int] = {}
-    for spec_id in Material.objects.filter(case=case).values_list("spec_id", flat=True):
-        counts[spec_id] = counts.get(spec_id, 0) + 1
+    licences: dict[int, Material] = {}
+    for material in Material.objects.filter(case=case).order_by("uploaded_at", "id"):
+        if material.source == MaterialSource.LICENSE:
+            licences[material.spec_id] = material  # the last one picked
+        else:
+            counts[material.spec_id] = counts.get(material.spec_id, 0) + 1
     return [
         ChecklistRow(
             key=spec.key,
             name=spec.name,
             required=spec.required,
-            original_required=spec.original_required,
+            original_required=spec.original_required and spec.pk not in licences,
             accepted_types=list(spec.accepted_types),
             uploaded=counts.get(spec.pk, 0),
             note=spec.note,
+            license=licensed.checklist_text(licences[spec.pk]) if spec.pk in licences else "",
         )
         for spec in case.scenario.materials.order_by("order", "pk")
     ]
@@ -1165,6 +1184,91 @@ def material_upload(*, actor: Any, number: str, spec_key: str, upload: Any) -> M
             )
     log.info("case.material_added", case_id=case.pk, material_id=material.pk)
     return material
+
+
+def material_from_license(*, actor: Any, number: str, spec_key: str, identifier: str) -> Material:
+    """Hand in one of the applicant's electronic licences for a material instead of paper
+    (免提交、免核验原件).
+
+    Whoever may upload to the case now may do it; the licence is the case's applicant's (an
+    agent picks the principal's, a window clerk the applicant's), of a type the material
+    accepts, and verified now (cases/licensed.py): otherwise a 4xx saying why, and nothing is
+    written. The material records the licence's identifier, name, number and issuer and when it
+    was verified; no original is posted for it. Picking the same licence for the same material
+    again returns the material already there and records nothing new.
+    """
+    require_login(actor)
+    case = access.require_case_visible(
+        actor, Case.objects.select_related("scenario").filter(number=number).first()
+    )
+    uploader = access.uploader_role(actor, case)
+    if uploader is None:
+        raise Forbidden(
+            _("Only the applicant, their agent or the receiving window can add materials.")
+        )
+    if case.state not in _UPLOAD_STATES:
+        raise Conflict(_("Materials can no longer be added to this case."), code="materials_closed")
+    spec = case.scenario.materials.filter(key=spec_key).first()
+    if spec is None:
+        raise ValidationFailed(fields={"spec_key": _("This situation asks for no such material.")})
+    found, outcome = licensed.license_to_hand_in(case=case, spec=spec, identifier=identifier)
+    verified_at = timezone.now()
+    with transaction.atomic():
+        locked = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+        if locked.state not in _UPLOAD_STATES:
+            raise Conflict(
+                _("Materials can no longer be added to this case."), code="materials_closed"
+            )
+        already = Material.objects.filter(
+            case=locked, spec=spec, source=MaterialSource.LICENSE, reference=found.identifier
+        ).first()
+        if already is not None:
+            return already
+        material = Material.objects.create(
+            case=locked,
+            spec=spec,
+            source=MaterialSource.LICENSE,
+            reference=found.identifier,
+            license_name=found.name,
+            license_number=found.number,
+            license_issuer=outcome.issuer or found.issuer.name,
+            verified_at=verified_at,
+            scan_status="",
+            original_to_post=False,
+            uploaded_by=actor,
+            ref=uuid.uuid4().hex,
+        )
+        if federation.is_mirror(locked):
+            # The deciding node records it from the message and appends the link; it comes back.
+            federation.material_added(locked, material, role=uploader)
+        else:
+            append_event(
+                locked,
+                actor=actor,
+                role=uploader,
+                action="attach",
+                from_state=locked.state,
+                to_state=locked.state,
+                payload=license_payload(material),
+            )
+    log.info(
+        "case.license_material_added",
+        case_id=case.pk,
+        material_id=material.pk,
+        license_id=found.pk,
+        status_source=outcome.status_source,
+    )
+    return material
+
+
+def license_payload(material: Material) -> dict[str, Any]:
+    """What the case's chain records of a material a licence stands for."""
+    return {
+        "material": material.spec.key,
+        "license": material.reference,
+        "issuer": material.license_issuer,
+        "verified_at": material.verified_at.isoformat() if material.verified_at else None,
+    }
 
 
 # The periodic tick --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The national list as shipped (data/catalog.csv, reconstructed from 渝府办发〔2020〕124号) turned
 into item documents. Nothing here is invented legal text: fields the source leaves empty stay
-empty, and every item gets one *generic* scenario until its real ones are entered."""
+empty, and every item gets one *generic* scenario until its real ones are entered: the
+applicant's identity document and, for the few items that work on a document the applicant
+holds, that document (``EXTRA_MATERIALS``)."""
 
 from __future__ import annotations
 
@@ -116,6 +118,37 @@ def generic_scenario() -> dict[str, Any]:
             }
         ],
     }
+
+
+# Materials some items ask for beyond the applicant's identity, by item name: the document the
+# item works on. Each accepts the electronic licence of its type (licenses/data/
+# license_types.json), so an applicant who holds one picks it instead of handing in paper.
+# Exchanging, moving or cancelling a disability card (残疾人证) needs the card itself; without
+# the electronic licence the window checks the paper original.
+_DISABILITY_CARD: dict[str, Any] = {
+    "key": "disability-card",
+    "name": "残疾人证",
+    "required": True,
+    "original_required": True,
+    "license_type": "残疾人证",
+    "datashare_check": "",
+    "accepted_types": ["pdf", "jpg", "jpeg", "png", "ofd"],
+    "template": "",
+    "note": "",
+    "order": 1,
+}
+EXTRA_MATERIALS: dict[str, tuple[dict[str, Any], ...]] = {
+    "残疾人证换领": (_DISABILITY_CARD,),
+    "残疾人证迁移": (_DISABILITY_CARD,),
+    "残疾人证注销": (_DISABILITY_CARD,),
+}
+
+
+def scenario_for(item_name: str) -> dict[str, Any]:
+    """The generic scenario of a reference item, with the item's extra materials, if any."""
+    scenario = generic_scenario()
+    scenario["materials"] += [dict(extra) for extra in EXTRA_MATERIALS.get(item_name, ())]
+    return scenario
 
 
 def _short_source(source: str) -> str:
@@ -258,7 +291,7 @@ def reference_documents(departments_by_short_name: dict[str, str]) -> list[dict[
                 # By name only: the scenario sentence mentions places ("不受户籍地限制")
                 # that would tag unrelated themes.
                 "themes": themes_for(row["name"]),
-                "scenarios": [generic_scenario()],
+                "scenarios": [scenario_for(row["name"])],
                 "implementations": implementations,
             }
         )

@@ -87,6 +87,18 @@ _STAFF: dict[str, list[DemoStaff]] = {
         DemoStaff(
             "approver-ps", "钱玉兰", "CQ3002", "cq-public-security", "500000", (StaffRole.APPROVER,)
         ),
+        # 残疾人证新办 issues the 残疾人证 that 换领/迁移/注销 take instead of the paper card.
+        DemoStaff(
+            "reviewer-dp", "邓静", "CQ4001", "cq-disabled-persons", "500000", (StaffRole.REVIEWER,)
+        ),
+        DemoStaff(
+            "approver-dp",
+            "彭立军",
+            "CQ4002",
+            "cq-disabled-persons",
+            "500000",
+            (StaffRole.APPROVER,),
+        ),
         DemoStaff(
             "supervisor", "何明远", "CQ9001", "cq-general-office", "500000", (StaffRole.SUPERVISOR,)
         ),
@@ -126,6 +138,23 @@ _STAFF: dict[str, list[DemoStaff]] = {
         ),
         DemoStaff(
             "approver-ps", "冯秀英", "SC3002", "cd-public-security", "510100", (StaffRole.APPROVER,)
+        ),
+        # 成都市残联 decides 残疾人证迁移 there (a Chongqing card moves to Chengdu).
+        DemoStaff(
+            "reviewer-dp",
+            "蒋晓燕",
+            "SC4001",
+            "cd-disabled-persons",
+            "510100",
+            (StaffRole.REVIEWER,),
+        ),
+        DemoStaff(
+            "approver-dp",
+            "宋建华",
+            "SC4002",
+            "cd-disabled-persons",
+            "510100",
+            (StaffRole.APPROVER,),
         ),
         DemoStaff(
             "supervisor", "曾立新", "SC9001", "sc-general-office", "510000", (StaffRole.SUPERVISOR,)

@@ -3,6 +3,7 @@ notices, the actions the applicant may take)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.contrib import messages
@@ -16,8 +17,8 @@ from django.views.decorators.http import require_POST
 from tongban.accounts import selectors as accounts
 from tongban.accounts import verification
 from tongban.accounts.models import MemberRole, RealNameLevel
-from tongban.cases import legs, selectors, services, workflow
-from tongban.cases.models import Case
+from tongban.cases import legs, licensed, selectors, services, workflow
+from tongban.cases.models import Case, MaterialSource
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import ServiceItem
 from tongban.core.errors import DomainError, Forbidden, ValidationFailed
@@ -227,13 +228,43 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
             }
             for event in events
         ],
-        "materials": list(case.materials.select_related("spec").order_by("uploaded_at")),
-        "checklist": services.formal_review_checklist(case),
-        "can_upload": services.can_upload(actor=request.user, case=case),
+        **materials_context(request, case),
         "notices": selectors.case_notices_available(case),
         "actions": [(name, flow.actions[name]) for name in allowed],
         "is_final": flow.is_final(case.state),
         "sharing": selectors.case_sharing(case),
+    }
+
+
+def materials_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+    """The materials part of a case page: the checklist (with, where an electronic licence can
+    stand for a material, the applicant's licences that fit it) and what was handed in (with
+    the current state of each licence this node issued)."""
+    can_upload = services.can_upload(actor=request.user, case=case)
+    choices = licensed.license_choices(request.user, case) if can_upload else {}
+    materials = list(case.materials.select_related("spec").order_by("uploaded_at", "id"))
+    states = licensed.license_states(
+        [m.reference for m in materials if m.source == MaterialSource.LICENSE]
+    )
+    return {
+        "materials": materials,
+        "material_rows": [
+            {
+                "material": m,
+                "is_license": m.source == MaterialSource.LICENSE,
+                "license_state": states.get(m.reference, ""),
+            }
+            for m in materials
+        ],
+        "checklist": [
+            {
+                **dataclasses.asdict(row),
+                "takes_license": row.key in choices,
+                "fitting": choices.get(row.key, []),
+            }
+            for row in services.formal_review_checklist(case)
+        ],
+        "can_upload": can_upload,
     }
 
 
@@ -252,22 +283,31 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
 @require_POST
 @login_required
 def case_upload(request: HttpRequest, number: str) -> HttpResponse:
-    """Upload without JavaScript (the page uses the API with a progress bar when it can)."""
+    """Hand in a material without JavaScript (the page uses the API with a progress bar when it
+    can): a file, or with ``license`` one of the applicant's electronic licences instead."""
     number = selectors.case_get(actor=request.user, number=number).number
     upload = request.FILES.get("file")
+    spec_key = request.POST.get("spec_key", "")
     try:
-        if upload is None:
-            raise ValidationFailed(fields={"file": _("Choose a file.")})
-        services.material_upload(
-            actor=request.user,
-            number=number,
-            spec_key=request.POST.get("spec_key", ""),
-            upload=upload,
-        )
+        if request.POST.get("hand_in") == "license":
+            identifier = request.POST.get("license", "")
+            if not identifier:
+                raise ValidationFailed(fields={"identifier": _("Choose a licence.")})
+            services.material_from_license(
+                actor=request.user, number=number, spec_key=spec_key, identifier=identifier
+            )
+            done = _("The electronic licence was verified and stands for the material.")
+        else:
+            if upload is None:
+                raise ValidationFailed(fields={"file": _("Choose a file.")})
+            services.material_upload(
+                actor=request.user, number=number, spec_key=spec_key, upload=upload
+            )
+            done = _("The file has been received.")
     except DomainError as error:
         messages.error(request, error_text(error))
     else:
-        messages.success(request, _("The file has been received."))
+        messages.success(request, done)
     # Back to the page the form was on; a fixed choice, never a URL from the request.
     back = {"workbench": "workbench:case", "forward": "workbench:forward"}.get(
         request.POST.get("back", ""), "portal:case"

@@ -326,7 +326,9 @@ def forward(request: HttpRequest, number: str) -> HttpResponse:
             "rows": [
                 {
                     "row": row,
-                    "value": posted["checklist"].get(row.key, ""),
+                    # What a verified electronic licence stands for is present: nothing to
+                    # look for on the desk.
+                    "value": posted["checklist"].get(row.key, "present" if row.license else ""),
                     "error": errors.get(f"checklist.{row.key}", ""),
                 }
                 for row in checklist
