@@ -46,6 +46,7 @@ def register(request: HttpRequest) -> HttpResponse:
 def act(request: HttpRequest, identifier: str, action: str) -> HttpResponse:
     """Revoke, or re-issue as a new version: the reason is required and audited."""
     reason = request.POST.get("reason", "")
+    shown = identifier
     try:
         if action == "revoke":
             done = services.license_revoke(actor=request.user, identifier=identifier, reason=reason)
@@ -59,8 +60,9 @@ def act(request: HttpRequest, identifier: str, action: str) -> HttpResponse:
                 _("Version %(v)d issued: %(id)s. The previous version is superseded.")
                 % {"v": done.version, "id": done.identifier},
             )
+            shown = done.number  # both versions, the new one first
         else:
             messages.error(request, _("Unknown action."))
     except DomainError as error:
         messages.error(request, why(error))
-    return redirect(f"{reverse('workbench:licenses')}?{urlencode({'q': identifier})}")
+    return redirect(f"{reverse('workbench:licenses')}?{urlencode({'q': shown})}")
