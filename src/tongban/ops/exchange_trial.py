@@ -30,8 +30,11 @@ from tongban.ops import cluster
 SENDER, RECEIVER = "500000", "510000"
 TRIAL_ENV = {
     # Quick retries: a killed deliverer's batch, and a receiver that was down, come back in
-    # seconds.
-    "TONGBAN_OUTBOX_MAX_BACKOFF_SECONDS": "2",
+    # seconds. Not quicker than this: the 15 attempts before a dead letter must outlast a
+    # receiver killed twice in a row while it restarts (about 15 s each on two busy cores);
+    # with a 2 s cap they were spent in about a minute, and a run could lose messages to the
+    # dead-letter policy rather than to a crash.
+    "TONGBAN_OUTBOX_MAX_BACKOFF_SECONDS": "8",
     "TONGBAN_OUTBOX_LEASE_SECONDS": "3",
     # The deliverer sends as messages commit (as under `tongban serve`), no task per message.
     "TONGBAN_OUTBOX_DELIVERER": "1",
