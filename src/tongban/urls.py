@@ -19,6 +19,7 @@ urlpatterns = [
     path("metrics", views.metrics_view, name="metrics"),
     path("api/v1/", api.urls),
     path("federation/v1/", include("tongban.exchange.urls")),
+    path("federation/v1/datashare/", include("tongban.datashare.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     # Staff sign in in one place, with their authenticator code: the admin's login page too.
     path("admin/login/", admin_login, name="admin_login"),

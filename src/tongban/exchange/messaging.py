@@ -77,7 +77,7 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
     now = timezone.now()
     own = settings.TONGBAN_NODE_CODE
     with transaction.atomic():
-        _serialise(f"outbox:{recipient}:{subject}")
+        serialise(f"outbox:{recipient}:{subject}")
         last = OutboxMessage.objects.filter(
             origin="", recipient=recipient, subject=subject
         ).aggregate(m=Max("sequence"))["m"]
@@ -87,7 +87,7 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
             type=type,
             subject=subject,
             sequence=(last or 0) + 1,
-            data=_for_recipient(recipient, data),
+            data=encrypt_for_node(recipient, data),
             time=now,
         )
         try:
@@ -108,7 +108,7 @@ def message_send(*, recipient: str, type: str, subject: str, data: dict[str, Any
     return message
 
 
-def _for_recipient(recipient: str, data: dict[str, Any]) -> dict[str, Any]:
+def encrypt_for_node(recipient: str, data: dict[str, Any]) -> dict[str, Any]:
     """The event's data, encrypted to the recipient's key when the trust list publishes one
     (``{"jwe": …}``): personal values in it are then readable only there, in transit and in
     every outbox, inbox and evidence log on the way. A recipient without a key gets it in
@@ -158,7 +158,7 @@ def _wake_deliverer() -> None:
             cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
-def _serialise(name: str) -> None:
+def serialise(name: str) -> None:
     """Serialise the transactions that touch ``name`` until they commit: PostgreSQL takes a
     transaction-level advisory lock; SQLite's IMMEDIATE transactions already serialise."""
     if connection.vendor == "postgresql":
@@ -602,7 +602,7 @@ def inbox_receive_many(tokens: list[str]) -> list[dict[str, Any]]:
                 results[index] = {"status": error.status, "code": error.code}
         retry: set[tuple[str, str]] = set()
         with transaction.atomic():
-            _serialise("evidence")
+            serialise("evidence")
             known = dict(
                 InboxMessage.objects.filter(
                     event_id__in=[event_id for _i, _e, event_id in opened]
@@ -871,7 +871,7 @@ register_handler(REJECTED, _on_rejected)
 
 
 def _evidence(*, direction: str, peer: str, event_id: uuid.UUID, token: str) -> EvidenceEntry:
-    _serialise("evidence")
+    serialise("evidence")
     last = EvidenceEntry.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, previous = (last[0] + 1, last[1]) if last else (1, chain.GENESIS)
     entry = EvidenceEntry(
@@ -890,7 +890,7 @@ def _evidence(*, direction: str, peer: str, event_id: uuid.UUID, token: str) -> 
 
 def _evidence_many(entries: list[tuple[str, str, uuid.UUID, str]]) -> None:
     """Several links of the evidence log at once (direction, peer, event id, token), in
-    order; the caller holds the log's lock (``_serialise("evidence")``)."""
+    order; the caller holds the log's lock (``serialise("evidence")``)."""
     if not entries:
         return
     last = EvidenceEntry.objects.order_by("-seq").values_list("seq", "hash").first()

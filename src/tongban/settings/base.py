@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "tongban.exchange",
     "tongban.delivery",
     "tongban.licenses",
+    "tongban.datashare",
     "tongban.portal",
     "tongban.workbench",
     "tongban.api",
