@@ -96,6 +96,23 @@ LICENSE_ISSUERS = frozenset({"approver", "department_admin"})
 
 OK, DENIED, HIDDEN, LOGIN, ANY = "ok", "denied", "hidden", "login", "any"
 
+# Data sharing: 重庆市公安局 (not an actor) publishes ``resource``; 重庆市人社局 holds an approved
+# grant for it (``grant``), made one call under it (``call``, by its reviewer) and disputed it
+# (``dispute``). 重庆市司法局 publishes ``own_resource``, for which 重庆市人社局 has asked
+# (``request``: undecided).
+DATASHARE_STAFF = frozenset(ACTORS) - PEOPLE - {"anonymous"}
+DATASHARE_HOLDER = frozenset({"reviewer_other_department", "department_admin_other"})  # 人社局
+SUPERVISORS = frozenset({"supervisor", "supervisor_elsewhere"})
+DEPARTMENT_ADMINS = frozenset({"department_admin", "department_admin_other"})
+# A platform admin acts for any department of the node and sees what supervisors see.
+DS_ADMINS = DEPARTMENT_ADMINS | {"platform_admin"}
+DS_OVERSEERS = SUPERVISORS | {"platform_admin"}
+# Who sees what: a department admin the grants of their department, both ways; a department's
+# staff its calls (and disputes on them); supervisors all of them.
+SEES["ds_grant"] = frozenset({"department_admin_other"}) | DS_OVERSEERS
+SEES["ds_request"] = DEPARTMENT_ADMINS | DS_OVERSEERS
+SEES["ds_call"] = DATASHARE_HOLDER | DS_OVERSEERS
+
 
 @dataclasses.dataclass(frozen=True)
 class World:
@@ -111,6 +128,7 @@ class World:
     license: str  # A's licence (issued by 重庆市司法局)
     member: int  # a handler of the enterprise
     staff: int  # the reviewer, as the object of staff management
+    datashare: DatashareWorld
     people: dict[str, Any]
     clients: dict[str, Client]
 
@@ -118,6 +136,103 @@ class World:
         """Numbers and codes the actor must never read."""
         objects = {"c1": self.c1, "c2": self.c2, "appointment": self.appointment}
         return [value for name, value in objects.items() if actor not in SEES[name]]
+
+
+@dataclasses.dataclass(frozen=True)
+class DatashareWorld:
+    resource: str  # <node>.<key>, 重庆市公安局's
+    own_resource: str  # 重庆市司法局's
+    grant: str  # 重庆市人社局's approved grant for ``resource``
+    request: str  # 重庆市人社局's undecided request for ``own_resource``
+    call: str  # answered under ``grant``
+    dispute: str  # raised by 重庆市人社局 on ``call``
+    purpose: str
+    subject: str  # an ID number to ask about
+
+
+DATASHARE_FIELDS = [
+    {"key": "id_number", "name": "公民身份号码", "personal": True},
+    {"key": "name", "name": "姓名", "personal": True},
+    {"key": "address", "name": "户籍地址", "personal": True},
+]
+DATASHARE_QUESTIONS = [
+    {
+        "key": "registered",
+        "name": "是否本市户籍",
+        "params": ["id_number", "name"],
+        "rule": {"op": "match"},
+    }
+]
+
+
+def _build_datashare(item: ServiceItem, staff: dict[str, Any], subject: Any) -> DatashareWorld:
+    from tongban.datashare import services as datashare
+    from tongban.regions.models import Department
+
+    police = StaffFactory(department_admin=True, department_key="cq-public-security")
+    resource = datashare.resource_publish(
+        actor=police.user,
+        department=Department.objects.get(key="cq-public-security"),
+        key="hukou",
+        name="户籍信息",
+        subject_kind="person",
+        sensitivity="sensitive",
+        fields=DATASHARE_FIELDS,
+        questions=DATASHARE_QUESTIONS,
+    )
+    own = datashare.resource_publish(
+        actor=staff["department_admin"].user,
+        department=Department.objects.get(key="cq-justice"),
+        key="notary-records",
+        name="公证记录",
+        subject_kind="person",
+        sensitivity="internal",
+        fields=DATASHARE_FIELDS,
+        questions=DATASHARE_QUESTIONS,
+    )
+    purpose = "核验社保待遇申领人户籍"
+    hrss = staff["department_admin_other"].user
+    grant = datashare.grant_request(
+        actor=hrss,
+        resource=resource,
+        purpose=purpose,
+        items=[item.code],
+        questions=["registered"],
+        fields=["address"],
+    )
+    grant = datashare.grant_decide(
+        actor=police.user,
+        grant=grant,
+        approve=True,
+        valid_until=NOW.date() + dt.timedelta(days=365),
+        rate_limit=100,
+    )
+    request = datashare.grant_request(
+        actor=hrss, resource=own, purpose=purpose, items=[item.code], questions=["registered"]
+    )
+    call, _answer = datashare.call_make(
+        actor=staff["reviewer_other_department"].user,
+        request=datashare.Request(
+            resource=resource.ref,
+            kind="verify",
+            question="registered",
+            params={"id_number": subject.id_number, "name": subject.name},
+            purpose=purpose,
+        ),
+    )
+    dispute = datashare.dispute_raise(
+        actor=hrss, call=call, kind="wrong_answer", reason="当事人户籍在本市"
+    )
+    return DatashareWorld(
+        resource=resource.ref,
+        own_resource=own.ref,
+        grant=str(grant.uid),
+        request=str(request.uid),
+        call=str(call.uid),
+        dispute=str(dispute.uid),
+        purpose=purpose,
+        subject=subject.id_number,
+    )
 
 
 def _build() -> World:
@@ -216,6 +331,7 @@ def _build() -> World:
         license=licence.identifier,
         member=handler.pk,
         staff=staff["reviewer"].pk,
+        datashare=_build_datashare(item, staff, applicant),
         people=people,
         clients=clients,
     )
@@ -294,6 +410,22 @@ def holder(actor: str) -> str:
     return OK if actor == "applicant" else HIDDEN
 
 
+def reach(obj: str, readers: frozenset[str], *may: str | frozenset[str]) -> Expect:
+    """A data-sharing object: ``readers`` are the roles its selector lets look at all (anyone
+    else is refused before the look-up, 403); among them, who does not see it is told it does
+    not exist."""
+    allowed = _names(may)
+
+    def expect(actor: str) -> str:
+        if actor == "anonymous":
+            return LOGIN
+        if actor in allowed:
+            return OK
+        return DENIED if actor in SEES[obj] or actor not in readers else HIDDEN
+
+    return expect
+
+
 def seen(obj: str) -> Expect:
     return on(obj, SEES[obj])
 
@@ -342,6 +474,18 @@ def _at_window_body(world: World) -> dict[str, Any]:
 
 
 UNKNOWN_CASE = "99999999999999999999"
+UNKNOWN_UID = "00000000-0000-4000-8000-000000000000"
+GRANT_READERS = DS_ADMINS | DS_OVERSEERS
+
+
+def _ask_body(world: World) -> dict[str, Any]:
+    person = world.people["applicant"]
+    return {
+        "params": {"id_number": person.id_number, "name": person.name},
+        "purpose": world.datashare.purpose,
+    }
+
+
 UNKNOWN_LICENSE = "1.2.156.3005.2.11100000000000000N001.005000000000000001.5000002026999999.001.0"
 
 PROBES: dict[str, Callable[[World], list[Probe]]] = {
@@ -713,6 +857,22 @@ PROBES: dict[str, Callable[[World], list[Probe]]] = {
             ("c2", w.c2, ("other_person", "clerk")),
         )
     ],
+    # A data-sharing check instead of a material (the cases endpoint): whoever may upload, and
+    # the deciding department's reviewers and approvers; the allowed get a 400 or 409 about the
+    # request (no source here verifies the identity material).
+    "attach_datashare": lambda w: [
+        Probe(
+            "POST",
+            f"/cases/{number}/materials/datashare",
+            on(case, *may, DECIDERS),
+            {"spec_key": "identity"},
+            unknown=f"/cases/{UNKNOWN_CASE}/materials/datashare",
+        )
+        for case, number, may in (
+            ("c1", w.c1, ("applicant", "agent")),
+            ("c2", w.c2, ("other_person", "clerk")),
+        )
+    ],
     "case_shipments": lambda w: [
         Probe(
             "GET",
@@ -814,6 +974,140 @@ PROBES: dict[str, Callable[[World], list[Probe]]] = {
             unknown=f"/licenses/{UNKNOWN_LICENSE}/reissue",
         )
     ],
+    # Data sharing: a platform admin acts for any department and sees what supervisors see.
+    "list_resources": lambda w: [
+        Probe("GET", "/datashare/resources", roles(DATASHARE_STAFF, "platform_admin"))
+    ],
+    "get_resource": lambda w: [
+        Probe(
+            "GET",
+            f"/datashare/resources/{w.datashare.resource}",
+            roles(DATASHARE_STAFF, "platform_admin"),
+        )
+    ],
+    "publish_resource": lambda w: [
+        Probe(
+            "POST",
+            "/datashare/resources",
+            roles(DS_ADMINS),
+            {
+                "key": "matrix-resource",
+                "name": "矩阵测试资源",
+                "subject_kind": "person",
+                "sensitivity": "internal",
+                "fields": DATASHARE_FIELDS,
+                "questions": DATASHARE_QUESTIONS,
+            },
+        )
+    ],
+    # Only the grant holder's staff are answered; other staff get 403 no_grant (deny by
+    # default), supervisors and people 403 for their role.
+    "call_verify": lambda w: [
+        Probe(
+            "POST",
+            f"/datashare/{w.datashare.resource}/verify",
+            roles(DATASHARE_HOLDER),
+            {**_ask_body(w), "question": "registered"},
+        )
+    ],
+    "call_query": lambda w: [
+        Probe(
+            "POST",
+            f"/datashare/{w.datashare.resource}/query",
+            roles(DATASHARE_HOLDER),
+            {
+                "params": {"id_number": w.datashare.subject},
+                "purpose": w.datashare.purpose,
+                "fields": ["address"],
+            },
+        )
+    ],
+    "list_grants": lambda w: [Probe("GET", "/datashare/grants", roles(GRANT_READERS))],
+    "get_grant": lambda w: [
+        Probe(
+            "GET",
+            f"/datashare/grants/{w.datashare.grant}",
+            reach("ds_grant", GRANT_READERS, SEES["ds_grant"]),
+            unknown=f"/datashare/grants/{UNKNOWN_UID}",
+        )
+    ],
+    # 人社局's admin has a grant in force already: a 409 about the request.
+    "request_grant": lambda w: [
+        Probe(
+            "POST",
+            "/datashare/grants",
+            roles(DS_ADMINS),
+            {
+                "resource": w.datashare.resource,
+                "purpose": "矩阵测试",
+                "items": [w.item.code],
+                "questions": ["registered"],
+            },
+        )
+    ],
+    "decide_grant": lambda w: [
+        Probe(
+            "POST",
+            f"/datashare/grants/{w.datashare.request}/decide",
+            reach("ds_request", GRANT_READERS, "department_admin", "platform_admin"),
+            {"approve": True, "valid_until": "2027-06-30", "rate_limit": 10},
+            unknown=f"/datashare/grants/{UNKNOWN_UID}/decide",
+        )
+    ],
+    # 公安局's admin, who could revoke the grant, is not an actor; 司法局's may revoke what it
+    # provides (the undecided request: a 409).
+    "revoke_grant": lambda w: [
+        Probe(
+            "POST",
+            f"/datashare/grants/{uid}/revoke",
+            reach(obj, GRANT_READERS, *may),
+            {"reason": "矩阵测试"},
+            unknown=f"/datashare/grants/{UNKNOWN_UID}/revoke",
+        )
+        for obj, uid, may in (
+            ("ds_grant", w.datashare.grant, ("platform_admin",)),
+            ("ds_request", w.datashare.request, ("department_admin", "platform_admin")),
+        )
+    ],
+    "withdraw_grant": lambda w: [
+        Probe(
+            "POST",
+            f"/datashare/grants/{uid}/withdraw",
+            reach(obj, GRANT_READERS, "department_admin_other", "platform_admin"),
+            unknown=f"/datashare/grants/{UNKNOWN_UID}/withdraw",
+        )
+        for obj, uid in (("ds_grant", w.datashare.grant), ("ds_request", w.datashare.request))
+    ],
+    "list_calls": lambda w: [Probe("GET", "/datashare/calls", roles(DATASHARE_STAFF))],
+    "get_call": lambda w: [
+        Probe(
+            "GET",
+            f"/datashare/calls/{w.datashare.call}",
+            reach("ds_call", DATASHARE_STAFF, SEES["ds_call"]),
+            unknown=f"/datashare/calls/{UNKNOWN_UID}",
+        )
+    ],
+    "raise_dispute": lambda w: [
+        Probe(
+            "POST",
+            f"/datashare/calls/{w.datashare.call}/disputes",
+            reach("ds_call", DATASHARE_STAFF, DATASHARE_HOLDER),
+            {"kind": "stale", "reason": "数据未及时更新"},
+            unknown=f"/datashare/calls/{UNKNOWN_UID}/disputes",
+        )
+    ],
+    "list_disputes": lambda w: [Probe("GET", "/datashare/disputes", roles(DATASHARE_STAFF))],
+    # A dispute is seen with its call; the answering department's admin is not an actor.
+    "resolve_dispute": lambda w: [
+        Probe(
+            "POST",
+            f"/datashare/disputes/{w.datashare.dispute}/resolve",
+            reach("ds_call", DATASHARE_STAFF, DS_OVERSEERS),
+            {"upheld": False, "outcome": "经核实，户籍信息无误"},
+            unknown=f"/datashare/disputes/{UNKNOWN_UID}/resolve",
+        )
+    ],
+    "datashare_monitoring": lambda w: [Probe("GET", "/datashare/monitoring", roles(DS_OVERSEERS))],
     # Catalogue and regions: public, but for the recommendations to the signed-in person
     "list_items": lambda w: [Probe("GET", "/catalog/items", anyone)],
     "get_item": lambda w: [Probe("GET", f"/catalog/items/{w.item.code}", anyone)],

@@ -215,6 +215,7 @@ def test_the_windows_checklist_for_a_proxy_case(api, item, citizen) -> None:
             "uploaded": 0,
             "note": body["materials"][0]["note"],
             "license": "",  # no electronic licence stands for it
+            "datashare": "",  # nor a data-sharing check
         }
     ]
     assert body["identity_methods"]["id_card_reader"] == "居民身份证阅读器读取"

@@ -125,7 +125,7 @@ def test_init_demo_twice_creates_nothing_new(key_file: Path) -> None:
     output = _init(key_file, "--demo")
     assert _counts() == before
     lines = _demo_lines(output)
-    assert [re.match(r"\d+", line).group() for line in lines] == ["0", "0", "0", "0", "0", "0", "0"]  # type: ignore[union-attr]
+    assert [re.match(r"\d+", line).group() for line in lines] == ["0"] * 8  # type: ignore[union-attr]
 
 
 @override_settings(TONGBAN_NODE_CODE="510000")

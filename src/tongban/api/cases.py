@@ -106,6 +106,12 @@ class MaterialOut(Schema):
     license_name: str
     license_number: str
     license_issuer: str
+    # For a data-sharing check instead of paper (source "datashare"): the call's id (in
+    # ``reference``), the question the source answered yes to, the department and node that
+    # answered it; ``verified_at`` when (for a licence too).
+    check_question: str
+    check_provider: str
+    check_node: str
     verified_at: dt.datetime | None
 
 
@@ -126,6 +132,9 @@ def _material(material: Material) -> dict[str, Any]:
         "license_name": material.license_name,
         "license_number": material.license_number,
         "license_issuer": material.license_issuer,
+        "check_question": material.check_question,
+        "check_provider": material.check_provider,
+        "check_node": material.check_node,
         "verified_at": material.verified_at,
     }
 
@@ -303,6 +312,28 @@ def attach_license(
     return Status(201, _material(material))
 
 
+class DatashareMaterialIn(Schema):
+    spec_key: str
+
+
+@router.post("/{number}/materials/datashare", response={201: MaterialOut}, auth=django_auth)
+def attach_datashare(
+    request: HttpRequest, number: str, payload: DatashareMaterialIn
+) -> Status[dict[str, Any]]:
+    """Verify a material at its source by data sharing instead of handing in the paper
+    (免提交): whoever may upload to the case, and the deciding department's reviewers and
+    approvers. The applicant's own particulars are asked about. 400
+    ``datashare_not_accepted`` / ``datashare_not_checkable`` for a material no source here can
+    verify; 409 ``no_grant`` when the asking department holds no grant in force, 409
+    ``datashare_mismatch`` when the source does not confirm it (upload the paper); a refusal by
+    the source keeps its own code. A material verified already is returned as it is."""
+    seen = selectors.case_get(actor=request.user, number=number)  # 404 if one cannot see it
+    material = services.material_from_datashare(
+        actor=request.user, number=seen.number, spec_key=payload.spec_key
+    )
+    return Status(201, _material(material))
+
+
 class ChecklistRowOut(Schema):
     key: str
     name: str
@@ -314,6 +345,8 @@ class ChecklistRowOut(Schema):
     note: str
     # "电子证照 <name> <identifier>，已核验（<issuer>，<time>）" when a licence stands for it.
     license: str
+    # "已通过数据共享核验：<question>（<provider>，…）" when a data-sharing check stands for it.
+    datashare: str
 
 
 class ChecklistOut(Schema):

@@ -11,6 +11,7 @@ from tongban.api import (
     authorisations,
     cases,
     catalog,
+    datashare,
     delivery,
     errors,
     licenses,
@@ -34,3 +35,4 @@ api.add_router("/public/", cases.public_router)
 api.add_router("/", delivery.router)
 api.add_router("/appointments", appointments.router)
 api.add_router("/licenses", licenses.router)
+api.add_router("/datashare", datashare.router)

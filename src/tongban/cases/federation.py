@@ -15,7 +15,8 @@ an ONLINE application filed on another province's portal) and the nodes of a JOI
   ``case.updated`` that follows brings the result back.
 - ``case.material_added``: mirror → authority, a file handed in on the mirror (its handle);
   the authority fetches the file with a signed request (exchange/blobs.py), checks its hash and
-  scans it.
+  scans it. An electronic licence or a data-sharing check handed in instead of a file is
+  recorded as the mirror verified it (there is nothing to fetch).
 
 Each node numbers its own copy (numbers are per node: two nodes never draw from one counter);
 ``Case.uid`` is the case on every node, the subject of its events, and ``remote_number`` the
@@ -218,6 +219,9 @@ def _material(material: Material) -> dict[str, Any]:
         "license_name": material.license_name,
         "license_number": material.license_number,
         "license_issuer": material.license_issuer,
+        "check_question": material.check_question,
+        "check_provider": material.check_provider,
+        "check_node": material.check_node,
         "verified_at": _time(material.verified_at),
         "original_to_post": material.original_to_post,
         # A file this node itself has only as a handle is asked for where it really is.
@@ -592,6 +596,9 @@ def _material_from(case: Case, row: dict[str, Any], source: str) -> Material | N
     held_at = _str(row, "node", 6, required=False) or source
     if not _NODE.fullmatch(held_at):
         raise Malformed(fields={"node": _("Expected a node code.")})
+    check_node = _str(row, "check_node", 6, required=False)
+    if check_node and not _NODE.fullmatch(check_node):
+        raise Malformed(fields={"check_node": _("Expected a node code.")})
     if Material.objects.filter(case=case, ref=ref).exists():
         return None
     fetch = not is_mirror(case) and source_kind == MaterialSource.UPLOAD and bool(sha256)
@@ -610,6 +617,10 @@ def _material_from(case: Case, row: dict[str, Any], source: str) -> Material | N
         license_name=_str(row, "license_name", 128, required=False),
         license_number=_str(row, "license_number", 64, required=False),
         license_issuer=_str(row, "license_issuer", 128, required=False),
+        # As the node that made the data-sharing call recorded its answer (cases/datashared.py).
+        check_question=_str(row, "check_question", 128, required=False),
+        check_provider=_str(row, "check_provider", 128, required=False),
+        check_node=check_node,
         verified_at=_parse_time(row, "verified_at"),
         original_to_post=bool(row.get("original_to_post")),
         ref=ref,
@@ -753,11 +764,18 @@ def on_material_added(event: dict[str, Any]) -> None:
         action="attach",
         from_state=case.state,
         to_state=case.state,
-        payload=services().license_payload(material)
-        if material.source == MaterialSource.LICENSE
-        else {"material": material.spec.key, "sha256": material.sha256, "size": material.size},
+        payload=_attach_payload(material),
     )
     transaction.on_commit(schedule_fetch)
+
+
+def _attach_payload(material: Material) -> dict[str, Any]:
+    """The link recording a material handed in on the mirror, by what stands for the paper."""
+    if material.source == MaterialSource.LICENSE:
+        return services().license_payload(material)
+    if material.source == MaterialSource.DATASHARE:
+        return services().datashare_payload(material)
+    return {"material": material.spec.key, "sha256": material.sha256, "size": material.size}
 
 
 def on_action_requested(event: dict[str, Any]) -> None:

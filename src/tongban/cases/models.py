@@ -347,7 +347,8 @@ class MaterialSource(models.TextChoices):
 class Material(models.Model):
     """What was handed in for one material spec: a file, or an electronic licence that replaces
     the paper (its identifier in ``reference``, what it says and who issued it, and when this node
-    verified it), or a data-sharing check (filled in by a later issue)."""
+    verified it), or a data-sharing check that stands for the paper (the call's id in
+    ``reference``, the question answered yes and who answered it, and when)."""
 
     case = models.ForeignKey(
         Case, verbose_name=_("case"), on_delete=models.CASCADE, related_name="materials"
@@ -372,6 +373,12 @@ class Material(models.Model):
     license_number = models.CharField(_("licence number"), max_length=64, blank=True)
     license_issuer = models.CharField(_("licence issued by"), max_length=128, blank=True)
     verified_at = models.DateTimeField(_("licence verified"), null=True, blank=True)
+    # A data-sharing check (source DATASHARE): the question the source answered yes to, the
+    # department that answered it and its node, as the node that made the call recorded them;
+    # the call itself is in that node's evidence log under ``reference``.
+    check_question = models.CharField(_("question verified"), max_length=128, blank=True)
+    check_provider = models.CharField(_("verified by"), max_length=128, blank=True)
+    check_node = models.CharField(_("verified at node"), max_length=6, blank=True)
     # How another node asks for the file (a random handle), and for a file handed in at another
     # node: where it is, and whether it has been fetched ("pending", "fetched", "failed").
     ref = models.CharField(_("transfer handle"), max_length=32, blank=True, db_index=True)

@@ -35,6 +35,7 @@ from tongban.accounts.selectors import (
 from tongban.accounts.services import known_person
 from tongban.cases import (
     access,
+    datashared,
     effects,
     federation,
     files,
@@ -705,7 +706,7 @@ def _check_formal_review(case: Case, payload: dict[str, Any]) -> None:
                 f"checklist.{key}",
                 _("A required material is missing; the case cannot be forwarded without it."),
             )
-        elif result == "present" and not row.uploaded and not row.license:
+        elif result == "present" and not (row.uploaded or row.license or row.datashare):
             errors.add(f"checklist.{key}", _("Scan and upload this material first."))
     errors.raise_if_any()
     payload["identity"] = {name: identity[name] for name in ("method", "document", "holder")}
@@ -725,24 +726,31 @@ class ChecklistRow:
     key: str
     name: str
     required: bool
-    # Whether the original must be posted: never for what an electronic licence stands for.
+    # Whether the original must be posted: never for what an electronic licence or a
+    # data-sharing check stands for.
     original_required: bool
     accepted_types: list[str]
     uploaded: int  # files handed in
     note: str
     # The electronic licence handed in instead of the paper, as the checklist says it ("").
     license: str = ""
+    # The data-sharing check that stands for the paper, as the checklist says it ("").
+    datashare: str = ""
 
 
 def formal_review_checklist(case: Case) -> list[ChecklistRow]:
     """The window's formal review checklist, generated from the scenario's material specs,
-    with how many files have been scanned in for each, and the electronic licence that stands
-    for it, if one was handed in (免提交: then no original is asked for)."""
+    with how many files have been scanned in for each, and the electronic licence or the
+    data-sharing check that stands for it, if there is one (免提交: then no original is asked
+    for)."""
     counts: dict[int, int] = {}
     licences: dict[int, Material] = {}
+    checks: dict[int, Material] = {}
     for material in Material.objects.filter(case=case).order_by("uploaded_at", "id"):
         if material.source == MaterialSource.LICENSE:
             licences[material.spec_id] = material  # the last one picked
+        elif material.source == MaterialSource.DATASHARE:
+            checks[material.spec_id] = material
         else:
             counts[material.spec_id] = counts.get(material.spec_id, 0) + 1
     return [
@@ -750,11 +758,14 @@ def formal_review_checklist(case: Case) -> list[ChecklistRow]:
             key=spec.key,
             name=spec.name,
             required=spec.required,
-            original_required=spec.original_required and spec.pk not in licences,
+            original_required=spec.original_required
+            and spec.pk not in licences
+            and spec.pk not in checks,
             accepted_types=list(spec.accepted_types),
             uploaded=counts.get(spec.pk, 0),
             note=spec.note,
             license=licensed.checklist_text(licences[spec.pk]) if spec.pk in licences else "",
+            datashare=datashared.checklist_text(checks[spec.pk]) if spec.pk in checks else "",
         )
         for spec in case.scenario.materials.order_by("order", "pk")
     ]
@@ -1036,6 +1047,16 @@ def actions_for(*, actor: Any, case: Case) -> list[str]:
 UPLOAD_STATES = _UPLOAD_STATES = frozenset({"submitted", "awaiting_supplement", "received"})
 
 
+def can_verify_by_datashare(*, actor: Any, case: Case) -> bool:
+    """Whether the page should offer data-sharing checks of materials to this actor now."""
+    if case.state not in _UPLOAD_STATES:
+        return False
+    try:
+        return datashared.may_verify(actor, case) is not None
+    except DomainError:  # an agent whose authorisation ended: the page offers nothing
+        return False
+
+
 def can_upload(*, actor: Any, case: Case) -> bool:
     """Whether the page should offer uploads to this actor now."""
     if case.state not in _UPLOAD_STATES:
@@ -1267,6 +1288,130 @@ def license_payload(material: Material) -> dict[str, Any]:
         "material": material.spec.key,
         "license": material.reference,
         "issuer": material.license_issuer,
+        "verified_at": material.verified_at.isoformat() if material.verified_at else None,
+    }
+
+
+def material_from_datashare(*, actor: Any, number: str, spec_key: str) -> Material:
+    """Verify a material at its source by data sharing instead of handing in the paper (免提交).
+
+    Whoever may upload to the case now may do it, and so may the deciding department's
+    reviewers and approvers; the material must name a check (``MaterialSpec.datashare_check``)
+    that a data source known here answers about the case's applicant, and the asking department
+    must hold a grant in force (cases/datashared.py). The call is made with the applicant's own
+    particulars; a yes is recorded as the material (the call's id, the question, who answered
+    and when; no original is posted for it). A no is Conflict ``datashare_mismatch``: the paper
+    is needed. A refusal by data sharing propagates as it is (it is in the evidence log). Nothing
+    is written to the case unless the answer is yes; a material verified already is returned
+    as it is and nothing is asked again.
+    """
+    from tongban.datashare.models import CallKind
+    from tongban.datashare.services import Request, call_make
+
+    require_login(actor)
+    case = access.require_case_visible(
+        actor,
+        Case.objects.select_related(
+            "scenario", "item", "authority_department", "applicant_person", "applicant_enterprise"
+        )
+        .filter(number=number)
+        .first(),
+    )
+    role = datashared.may_verify(actor, case)
+    if role is None:
+        raise Forbidden(
+            _(
+                "Only the applicant, their agent, the receiving window or the deciding department "
+                "can verify materials by data sharing."
+            )
+        )
+    if case.state not in _UPLOAD_STATES:
+        raise Conflict(_("Materials can no longer be added to this case."), code="materials_closed")
+    spec = case.scenario.materials.filter(key=spec_key).first()
+    if spec is None:
+        raise ValidationFailed(fields={"spec_key": _("This situation asks for no such material.")})
+    already = Material.objects.filter(case=case, spec=spec, source=MaterialSource.DATASHARE).first()
+    if already is not None:
+        return already
+    check = datashared.check_for(actor=actor, case=case, spec=spec)
+    call, answer = call_make(
+        actor=actor,
+        request=Request(
+            resource=check.resource.ref,
+            kind=CallKind.VERIFY,
+            question=str(check.question["key"]),
+            params=dict(check.params),
+            purpose=check.purpose,
+            case_number=case.number,
+        ),
+        department=check.department,
+    )
+    if answer.answer is not True:
+        log.info("case.datashare_mismatch", case_id=case.pk, spec=spec.key, call=str(call.uid))
+        raise Conflict(
+            _(
+                "The data source did not confirm this material (%(question)s); "
+                "upload the paper instead."
+            )
+            % {"question": check.question_name},
+            code="datashare_mismatch",
+        )
+    with transaction.atomic():
+        locked = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+        if locked.state not in _UPLOAD_STATES:
+            raise Conflict(
+                _("Materials can no longer be added to this case."), code="materials_closed"
+            )
+        already = Material.objects.filter(
+            case=locked, spec=spec, source=MaterialSource.DATASHARE
+        ).first()
+        if already is not None:  # verified meanwhile by someone else
+            return already
+        material = Material.objects.create(
+            case=locked,
+            spec=spec,
+            source=MaterialSource.DATASHARE,
+            reference=str(call.uid),
+            check_question=check.question_name[:128],
+            check_provider=(answer.provider or check.resource.department_name)[:128],
+            check_node=check.resource.node,
+            verified_at=answer.at or call.at,
+            scan_status="",
+            original_to_post=False,
+            uploaded_by=actor,
+            ref=uuid.uuid4().hex,
+        )
+        if federation.is_mirror(locked):
+            # The deciding node records it from the message and appends the link; it comes back.
+            federation.material_added(locked, material, role=role)
+        else:
+            append_event(
+                locked,
+                actor=actor,
+                role=role,
+                action="attach",
+                from_state=locked.state,
+                to_state=locked.state,
+                payload=datashare_payload(material),
+            )
+    log.info(
+        "case.datashare_material_added",
+        case_id=case.pk,
+        material_id=material.pk,
+        call=str(call.uid),
+        resource=check.resource.ref,
+    )
+    return material
+
+
+def datashare_payload(material: Material) -> dict[str, Any]:
+    """What the case's chain records of a material a data-sharing check stands for."""
+    return {
+        "material": material.spec.key,
+        "datashare_call": material.reference,
+        "question": material.check_question,
+        "provider": material.check_provider,
+        "node": material.check_node,
         "verified_at": material.verified_at.isoformat() if material.verified_at else None,
     }
 

@@ -110,7 +110,7 @@ def generic_scenario() -> dict[str, Any]:
                 "required": True,
                 "original_required": False,
                 "license_type": "居民身份证",
-                "datashare_check": "identity",
+                "datashare_check": "household.identity_match",
                 "accepted_types": ["pdf", "jpg", "jpeg", "png", "ofd"],
                 "template": "",
                 "note": "",

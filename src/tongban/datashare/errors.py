@@ -28,6 +28,10 @@ REFUSALS: dict[str, tuple[int, Promise]] = {
     ),
     "grant_not_in_force": (403, _("Your department's grant for this resource is not yet valid.")),
     "grant_expired": (403, _("Your department's grant for this resource has expired.")),
+    "grant_revoked": (
+        403,
+        _("The provider has revoked your department's grant for this resource."),
+    ),
     "question_not_granted": (403, _("The grant does not cover this question.")),
     "field_not_granted": (403, _("The grant does not cover these fields.")),
     "purpose_mismatch": (

@@ -112,8 +112,12 @@ def _same(given: str, held: Any) -> bool:
 
 
 def _passes(rule: Mapping[str, Any], record: Mapping[str, Any], params: Mapping[str, str]) -> bool:
+    # Every compared parameter is a field (check_definition): a record without it does not
+    # match, so a record that lacks, say, the certificate number answers no to any number.
     for name, value in params.items():
-        if name in record and not _same(value, record[name]):
+        if name in ("from", "to"):
+            continue
+        if name not in record or not _same(value, record[name]):
             return False
     op = rule.get("op")
     if op == "equals":
@@ -188,6 +192,9 @@ def check_definition(
             or params[0] != subject
             or len(set(params)) != len(params)
             or not all(isinstance(p, str) and KEY.match(p) for p in params)
+            # A parameter that is neither a field nor the period is compared with nothing
+            # (``_passes``): a misspelt key would turn every "does it match" into a yes.
+            or not all(p in keys or p in ("from", "to") for p in params[1:])
         ):
             raise QueryError("invalid_question_params", where)
         if not isinstance(rule, dict) or rule.get("op") not in OPS:

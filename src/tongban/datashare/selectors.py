@@ -19,6 +19,7 @@ from django.utils import timezone
 from tongban.accounts.models import StaffRole
 from tongban.accounts.permissions import Scope, staff_scope
 from tongban.core.errors import NotFound
+from tongban.core.models import AuditEntry
 from tongban.datashare.models import (
     QUALITY_KINDS,
     Call,
@@ -31,8 +32,8 @@ from tongban.datashare.models import (
 )
 from tongban.datashare.services import CALLERS, own_node
 
-STAFF = (*CALLERS, StaffRole.SUPERVISOR)
-OVERSEERS = (StaffRole.SUPERVISOR,)
+STAFF = (*CALLERS, StaffRole.SUPERVISOR, StaffRole.PLATFORM_ADMIN)
+OVERSEERS = (StaffRole.SUPERVISOR, StaffRole.PLATFORM_ADMIN)
 
 
 def _sees_all(scope: Scope) -> bool:
@@ -68,7 +69,9 @@ def grant_list(
 ) -> QuerySet[Grant]:
     """Grants the actor may see: ``side`` "held" (asked by their department), "provided"
     (for their department's resources) or "" (both)."""
-    scope = staff_scope(actor, (StaffRole.DEPARTMENT_ADMIN, StaffRole.SUPERVISOR))
+    scope = staff_scope(
+        actor, (StaffRole.DEPARTMENT_ADMIN, StaffRole.SUPERVISOR, StaffRole.PLATFORM_ADMIN)
+    )
     rows = Grant.objects.select_related("resource", "resource__department").order_by(
         "-requested_at", "-id"
     )
@@ -208,10 +211,21 @@ def monitoring(*, actor: Any, since: dt.datetime | None = None) -> list[UsageRow
             failed=Count("id", filter=Q(outcome=CallOutcome.FAILED)),
             avg_ms=Avg("latency_ms"),
             max_ms=Max("latency_ms"),
-            flags=Count("disputes", filter=Q(disputes__kind__in=QUALITY_KINDS), distinct=True),
         )
         .order_by("provider_node", "resource_key", "consumer_department_name")
     )
+    # Flags counted apart: a join to the disputes would count a call once per dispute.
+    flags = {
+        (
+            row["call__provider_node"],
+            row["call__resource_key"],
+            row["call__consumer_department_name"],
+        ): row["n"]
+        for row in Dispute.objects.filter(call__at__gte=since, kind__in=QUALITY_KINDS)
+        .values("call__provider_node", "call__resource_key", "call__consumer_department_name")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
     return [
         UsageRow(
             provider_node=row["provider_node"],
@@ -223,7 +237,9 @@ def monitoring(*, actor: Any, since: dt.datetime | None = None) -> list[UsageRow
             failed=row["failed"],
             avg_ms=round(float(row["avg_ms"] or 0), 1),
             max_ms=int(row["max_ms"] or 0),
-            quality_flags=row["flags"],
+            quality_flags=flags.get(
+                (row["provider_node"], row["resource_key"], row["consumer_department_name"]), 0
+            ),
         )
         for row in rows
     ]
@@ -231,3 +247,34 @@ def monitoring(*, actor: Any, since: dt.datetime | None = None) -> list[UsageRow
 
 def open_disputes_count(*, actor: Any) -> int:
     return dispute_list(actor=actor, state=DisputeState.OPEN).count()
+
+
+def grant_history(*, actor: Any, grant: Grant) -> QuerySet[AuditEntry]:
+    """The audit entries of a grant the actor may see (``grant_list``), oldest first: who asked,
+    decided, revoked or withdrew it, with the values before and after."""
+    if not grant_list(actor=actor).filter(pk=grant.pk).exists():
+        raise NotFound()
+    return AuditEntry.objects.filter(
+        target_type=Grant._meta.label_lower, target_id=str(grant.pk)
+    ).order_by("at", "id")
+
+
+def grants_to_call(*, actor: Any) -> list[Grant]:
+    """The grants in force today that the actor's department holds: what its staff may call
+    under (any of the roles that make calls)."""
+    scope = staff_scope(actor, CALLERS)
+    if scope.staff is None:
+        return []
+    today = timezone.localdate()
+    return list(
+        Grant.objects.filter(
+            consumer_node=own_node(),
+            consumer_department_key=scope.staff.department.key,
+            state=GrantState.APPROVED,
+            resource__active=True,
+        )
+        .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=today))
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
+        .select_related("resource")
+        .order_by("resource__name", "-requested_at")
+    )

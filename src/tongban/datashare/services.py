@@ -7,16 +7,17 @@ request fails) and then raised.
 
 Across provinces:
 
-- a grant request travels to the provider's node as ``datashare.grant_requested``; its decision,
-  a revocation and a withdrawal travel back as ``datashare.grant_decided`` /
-  ``datashare.grant_withdrawn`` (subject: the grant's id, so they apply in order);
+- a grant request travels to the provider's node as ``cn.tongban.datashare.grant_requested``;
+  its decision and a revocation travel back as ``…grant_decided``, a withdrawal to the provider
+  as ``…grant_withdrawn`` (subject: the grant's id, so they apply in order). Event types must
+  look like ``cn.tongban.<domain>.<event>`` (exchange/envelope.py), or message_send refuses them;
 - a call is a node token (``tongban-datashare-call+jws``, parameters encrypted to the provider's
   key) posted to the provider's ``/federation/v1/datashare/call``; the provider logs it, checks it
   against its grant and answers with a node token of its own (``tongban-datashare-answer+jws``,
   records encrypted to the consumer's key) naming the request's hash. Both sides keep both
   tokens in their evidence logs;
-- a dispute raised on a call travels as ``datashare.dispute_raised``, its outcome back as
-  ``datashare.dispute_resolved``.
+- a dispute raised on a call travels as ``cn.tongban.datashare.dispute_raised``, its outcome
+  back as ``cn.tongban.datashare.dispute_resolved``.
 """
 
 from __future__ import annotations
@@ -75,20 +76,21 @@ SUBJECT_PURPOSE = "datashare.subject"
 MAX_RATE = 100_000
 MAX_GRANT_DAYS = 5 * 366
 
-ADMINS = (StaffRole.DEPARTMENT_ADMIN,)
+# A platform admin (the node's operator) may act for any department of the node.
+ADMINS = (StaffRole.DEPARTMENT_ADMIN, StaffRole.PLATFORM_ADMIN)
 CALLERS = (
     StaffRole.WINDOW_CLERK,
     StaffRole.REVIEWER,
     StaffRole.APPROVER,
     StaffRole.DEPARTMENT_ADMIN,
 )
-RESOLVERS = (StaffRole.DEPARTMENT_ADMIN, StaffRole.SUPERVISOR)
+RESOLVERS = (StaffRole.DEPARTMENT_ADMIN, StaffRole.SUPERVISOR, StaffRole.PLATFORM_ADMIN)
 
-GRANT_REQUESTED = "datashare.grant_requested"
-GRANT_DECIDED = "datashare.grant_decided"
-GRANT_WITHDRAWN = "datashare.grant_withdrawn"
-DISPUTE_RAISED = "datashare.dispute_raised"
-DISPUTE_RESOLVED = "datashare.dispute_resolved"
+GRANT_REQUESTED = "cn.tongban.datashare.grant_requested"
+GRANT_DECIDED = "cn.tongban.datashare.grant_decided"
+GRANT_WITHDRAWN = "cn.tongban.datashare.grant_withdrawn"
+DISPUTE_RAISED = "cn.tongban.datashare.dispute_raised"
+DISPUTE_RESOLVED = "cn.tongban.datashare.dispute_resolved"
 
 
 def own_node() -> str:
@@ -354,7 +356,13 @@ def grant_request(
     if not resource.active:
         errors.add("resource", _("This data resource is out of service."))
     clean_items = _items(items, errors)
-    clean_q, clean_f = _scope_errors(resource, list(questions), list(fields), errors)
+    # A string is not a list of keys (list("abc") would make three).
+    clean_q, clean_f = _scope_errors(
+        resource,
+        list(questions) if isinstance(questions, list | tuple) else questions,
+        list(fields) if isinstance(fields, list | tuple) else fields,
+        errors,
+    )
     errors.raise_if_any()
     now = timezone.now()
     with transaction.atomic():
@@ -364,7 +372,10 @@ def grant_request(
             consumer_department_key=department.key,
             state__in=(GrantState.REQUESTED, GrantState.APPROVED),
         )
-        if any(_in_force(g, now.date()) or g.state == GrantState.REQUESTED for g in open_one):
+        if any(
+            _in_force(g, timezone.localdate(now)) or g.state == GrantState.REQUESTED
+            for g in open_one
+        ):
             raise Conflict(
                 _("Your department already has a request or a grant in force for this resource."),
                 code="grant_exists",
@@ -401,9 +412,12 @@ def _items(items: Any, errors: FieldErrors) -> list[str]:
     if not isinstance(items, list) or not items or len(items) > 200:
         errors.add("items", _("Name the catalogue items (basic codes) the purpose serves."))
         return []
-    codes = sorted({str(x) for x in items if isinstance(x, str)})
+    if not all(isinstance(x, str) for x in items):
+        errors.add("items", _("Give the items as a list of basic codes."))
+        return []
+    codes = sorted(set(items))  # a code named twice is named once
     known = set(ServiceItem.objects.filter(code__in=codes).values_list("code", flat=True))
-    if len(codes) != len(items) or set(codes) - known:
+    if set(codes) - known:
         errors.add(
             "items",
             _("Some of these are not catalogue item codes: %(c)s")
@@ -605,8 +619,15 @@ def on_grant_decided(event: dict[str, Any]) -> None:
         raise ValidationFailed(_("No such grant was asked of that node."), code="unknown_grant")
     if grant.resource.node == own_node():
         return  # the provider's own record (one database playing both nodes in tests)
+    state = str(data.get("state"))
+    if state not in GrantState.values or state == GrantState.WITHDRAWN:
+        raise ValidationFailed(_("Not a decision on a grant."), code="invalid_state")
+    if grant.state == GrantState.WITHDRAWN:
+        # Given up here already: a decision that crossed the withdrawal on the way must not
+        # bring it back (the provider applies the withdrawal when it arrives there).
+        return
     before = _grant_message(grant)
-    grant.state = str(data["state"])
+    grant.state = state
     grant.questions = list(data.get("questions", []))
     grant.fields = list(data.get("fields", []))
     grant.valid_from = _date(data.get("valid_from"))
@@ -650,6 +671,9 @@ class Request:
     purpose: str = ""
     case_number: str = ""
     uid: uuid.UUID = field(default_factory=uuid.uuid4)
+    # The catalogue item (basic code) of the case, filled in by the consumer's node, which
+    # holds the case: case numbers mean nothing at the provider's.
+    item: str = ""
 
 
 @dataclass
@@ -729,6 +753,7 @@ def _request_body(request: Request, consumer: Consumer, grant_uid: str) -> dict[
         "params": request.params,
         "purpose": request.purpose,
         "case": request.case_number,
+        "item": request.item,
         "grant": grant_uid,
         "consumer": {
             "node": consumer.node,
@@ -751,7 +776,7 @@ def _grant_for(resource: Resource, consumer: Consumer) -> Grant | None:
     )
     today = timezone.localdate()
     return next((g for g in grants if _in_force(g, today)), None) or next(
-        (g for g in grants if g.state == GrantState.APPROVED), None
+        (g for g in grants if g.state in (GrantState.APPROVED, GrantState.REVOKED)), None
     )
 
 
@@ -766,6 +791,8 @@ def _refusal_code(grant: Grant | None, request: Request, now: dt.datetime) -> st
     """Why ``grant`` does not cover ``request`` (checked by ``_checked_request``), or ""."""
     if grant is None:
         return "no_grant"
+    if grant.state == GrantState.REVOKED:
+        return "grant_revoked"
     today = timezone.localdate(now)
     if grant.valid_from and today < grant.valid_from:
         return "grant_not_in_force"
@@ -777,10 +804,8 @@ def _refusal_code(grant: Grant | None, request: Request, now: dt.datetime) -> st
         return "field_not_granted"
     if request.purpose.strip() != grant.purpose:
         return "purpose_mismatch"
-    if request.case_number:
-        item = _case_item(request.case_number)
-        if item is not None and grant.items and item not in grant.items:
-            return "purpose_mismatch"
+    if request.item and grant.items and request.item not in grant.items:
+        return "purpose_mismatch"
     return ""
 
 
@@ -1015,8 +1040,23 @@ def call_make(
     ).first()
     if resource is not None:
         request.resource = resource.ref
-    if request.case_number and _case_item(request.case_number) is None:
-        raise refusal("unknown_case", fields={"case": _("There is no such case here.")})
+    request.item = (_case_item(request.case_number) or "") if request.case_number else ""
+    if request.case_number and not request.item:
+        error = refusal("unknown_case", fields={"case": _("There is no such case here.")})
+        _log(
+            request=request,
+            consumer=consumer,
+            side=CallSide.LOCAL
+            if resource is None or resource.node == own_node()
+            else CallSide.CONSUMER,
+            resource=resource,
+            grant=None,
+            request_hash=_sha256(_canonical(_request_body(request, consumer, ""))),
+            outcome=CallOutcome.REFUSED,
+            code=error.code,
+            started=started,
+        )
+        raise error
     if resource is None or resource.node == own_node():
         if resource is None:
             request.resource = (
@@ -1069,9 +1109,9 @@ def _remote_call(
     }
     token = messaging.node_token(claims, typ=CALL_TYP, at=now)
     request_hash = _sha256(token)
-    if grant is None:
+    if grant is None or grant.state != GrantState.APPROVED:
         # Deny by default, here already: no grant this node knows of, no call leaves.
-        raise fail("no_grant", outcome=CallOutcome.REFUSED)
+        raise fail("no_grant" if grant is None else "grant_revoked", outcome=CallOutcome.REFUSED)
     try:
         peer = exchange.trust_list_current().node(resource.node)
     except DomainError:
@@ -1194,6 +1234,7 @@ def call_receive(*, token: str) -> str:
         purpose=str(claims.get("purpose", "")),
         case_number=str(claims.get("case", "")),
         uid=uid,
+        item=str(claims.get("item") or "")[:12],
     )
     consumer = Consumer(
         node=claims["iss"],
@@ -1210,7 +1251,7 @@ def call_receive(*, token: str) -> str:
         "iat": int(now.timestamp()),
     }
     try:
-        call, answer = provider_answer(
+        _call, answer = provider_answer(
             request=request, consumer=consumer, side=CallSide.PROVIDER, request_token=token
         )
     except Refused as error:
@@ -1225,8 +1266,9 @@ def call_receive(*, token: str) -> str:
             "answer": messaging.encrypt_for_node(consumer.node, payload),
         }
     signed = messaging.node_token(answer_claims, typ=ANSWER_TYP)
-    if answer_claims["outcome"] == CallOutcome.ANSWERED:
-        Call.objects.filter(pk=call.pk).update(response_token=signed)
+    # The signed answer is evidence for a refusal as much as for an answer: keep it on the
+    # entry provider_answer logged either way (the token is outside the hash chain's body).
+    Call.objects.filter(uid=uid, side=CallSide.PROVIDER).update(response_token=signed)
     return signed
 
 

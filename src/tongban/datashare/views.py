@@ -28,4 +28,8 @@ def call(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(services.catalogue_document(), content_type=JOSE)
+    try:
+        signed = services.catalogue_document()
+    except DomainError as error:  # no identity or no signing key yet
+        return error_response(error)
+    return HttpResponse(signed, content_type=JOSE)

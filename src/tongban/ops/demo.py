@@ -319,6 +319,9 @@ def load_demo() -> list[str]:
     summary.append(_verify_persons(persons))
     summary.append(_authorise(persons))
     summary.append(f"{hours} windows with appointment hours; {booked} demo appointments")
+    from tongban.ops.demo_datashare import load_demo_datashare  # it imports the specs above
+
+    summary.extend(load_demo_datashare())
     return summary
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from tongban.accounts import selectors as accounts
 from tongban.accounts import verification
 from tongban.accounts.models import MemberRole, RealNameLevel
-from tongban.cases import legs, licensed, selectors, services, workflow
+from tongban.cases import datashared, legs, licensed, selectors, services, workflow
 from tongban.cases.models import Case, MaterialSource
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import ServiceItem
@@ -238,20 +238,32 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
 
 def materials_context(request: HttpRequest, case: Case) -> dict[str, Any]:
     """The materials part of a case page: the checklist (with, where an electronic licence can
-    stand for a material, the applicant's licences that fit it) and what was handed in (with
-    the current state of each licence this node issued)."""
+    stand for a material, the applicant's licences that fit it, and where a data-sharing check
+    can, the button to make it) and what was handed in (with the current state of each licence
+    this node issued, and what each data-sharing check verified, where, when and by whom)."""
     can_upload = services.can_upload(actor=request.user, case=case)
     choices = licensed.license_choices(request.user, case) if can_upload else {}
+    can_verify = services.can_verify_by_datashare(actor=request.user, case=case)
+    checkable = datashared.checkable_specs(case) if can_verify else set()
     materials = list(case.materials.select_related("spec").order_by("uploaded_at", "id"))
     states = licensed.license_states(
         [m.reference for m in materials if m.source == MaterialSource.LICENSE]
     )
+    # Who asked the source, as the case's chain records it (also for a check made at the node
+    # that received the case, whose user this node does not have).
+    askers = {
+        str(event.payload.get("datashare_call")): event.actor_label
+        for event in case.events.filter(action="attach").order_by("seq")
+        if event.payload.get("datashare_call")
+    }
     return {
         "materials": materials,
         "material_rows": [
             {
                 "material": m,
                 "is_license": m.source == MaterialSource.LICENSE,
+                "is_datashare": m.source == MaterialSource.DATASHARE,
+                "asked_by": askers.get(m.reference, ""),
                 "license_state": states.get(m.reference, ""),
             }
             for m in materials
@@ -261,10 +273,12 @@ def materials_context(request: HttpRequest, case: Case) -> dict[str, Any]:
                 **dataclasses.asdict(row),
                 "takes_license": row.key in choices,
                 "fitting": choices.get(row.key, []),
+                "takes_datashare": row.key in checkable,
             }
             for row in services.formal_review_checklist(case)
         ],
         "can_upload": can_upload,
+        "can_verify": can_verify,
     }
 
 
@@ -284,7 +298,8 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
 @login_required
 def case_upload(request: HttpRequest, number: str) -> HttpResponse:
     """Hand in a material without JavaScript (the page uses the API with a progress bar when it
-    can): a file, or with ``license`` one of the applicant's electronic licences instead."""
+    can): a file, or with ``license`` one of the applicant's electronic licences instead, or
+    with ``datashare`` a check at the data's source instead."""
     number = selectors.case_get(actor=request.user, number=number).number
     upload = request.FILES.get("file")
     spec_key = request.POST.get("spec_key", "")
@@ -297,6 +312,16 @@ def case_upload(request: HttpRequest, number: str) -> HttpResponse:
                 actor=request.user, number=number, spec_key=spec_key, identifier=identifier
             )
             done = _("The electronic licence was verified and stands for the material.")
+        elif request.POST.get("hand_in") == "datashare":
+            material = services.material_from_datashare(
+                actor=request.user, number=number, spec_key=spec_key
+            )
+            done = _(
+                "Verified by data sharing: %(question)s (%(provider)s). No paper is needed."
+            ) % {
+                "question": material.check_question,
+                "provider": material.check_provider,
+            }
         else:
             if upload is None:
                 raise ValidationFailed(fields={"file": _("Choose a file.")})

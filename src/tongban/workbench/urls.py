@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tongban.workbench import appointment_views, license_views, signin, views
+from tongban.workbench import appointment_views, datashare_views, license_views, signin, views
 
 app_name = "workbench"
 urlpatterns = [
@@ -21,6 +21,25 @@ urlpatterns = [
     path("verify/", views.verify, name="verify"),
     path("licenses/", license_views.register, name="licenses"),
     path("licenses/<str:identifier>/<slug:action>/", license_views.act, name="license_act"),
+    path("datashare/", datashare_views.catalogue, name="datashare"),
+    path("datashare/resources/<str:ref>/", datashare_views.resource, name="datashare_resource"),
+    path("datashare/grants/", datashare_views.grants, name="datashare_grants"),
+    path("datashare/grants/<uuid:uid>/", datashare_views.grant, name="datashare_grant"),
+    path(
+        "datashare/grants/<uuid:uid>/<slug:action>/",
+        datashare_views.grant_act,
+        name="datashare_grant_act",
+    ),
+    path("datashare/verify/", datashare_views.verify, name="datashare_verify"),
+    path("datashare/calls/", datashare_views.calls, name="datashare_calls"),
+    path("datashare/calls/<uuid:uid>/<slug:side>/", datashare_views.call, name="datashare_call"),
+    path("datashare/disputes/", datashare_views.disputes, name="datashare_disputes"),
+    path(
+        "datashare/disputes/<uuid:uid>/resolve/",
+        datashare_views.dispute_resolve,
+        name="datashare_dispute_resolve",
+    ),
+    path("datashare/monitoring/", datashare_views.monitoring, name="datashare_monitoring"),
     path("authorisations/", views.authorisations, name="authorisations"),
     path(
         "authorisations/<int:authorisation_id>/revoke/",

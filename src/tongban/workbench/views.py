@@ -28,6 +28,7 @@ from tongban.cases.models import Case, CaseMode, PauseKind
 from tongban.cases.personal import reveal
 from tongban.catalog import selectors as catalog
 from tongban.core.errors import DomainError, Forbidden
+from tongban.datashare.selectors import STAFF as DATASHARE_STAFF
 from tongban.delivery import carriers
 from tongban.delivery import services as delivery
 from tongban.delivery.models import ShipmentPurpose, ShipmentState
@@ -72,6 +73,7 @@ def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
             "appointments": scope.unrestricted
             or bool(scope.roles & {*access.APPOINTMENT_READERS, *access.APPOINTMENT_MANAGERS}),
             "licenses": bool(scope.roles & {StaffRole.APPROVER, StaffRole.DEPARTMENT_ADMIN}),
+            "datashare": bool(scope.roles & set(DATASHARE_STAFF)),
         }
         return view(request, *args, **kwargs)
 
