@@ -86,9 +86,12 @@ def province_node(subject_kind: str, params: dict[str, str]) -> str:
     return f"{params.get('id_number', '')[:2]}0000"
 
 
-def _answerable(case: Case, spec: MaterialSpec) -> tuple[Resource, dict[str, Any], dict[str, str]]:
-    """The resource that answers the spec's check about the case's applicant, the question and
-    its parameters; ValidationFailed ``datashare_not_checkable`` when none can."""
+def _answerable(
+    case: Case, spec: MaterialSpec
+) -> list[tuple[Resource, dict[str, Any], dict[str, str]]]:
+    """The resources that answer the spec's check about the case's applicant, best first (the
+    applicant's province, this node, the others), each with the question and its parameters;
+    ValidationFailed ``datashare_not_checkable`` when none can."""
     named = check_of(spec)
     if named is None:
         raise ValidationFailed(
@@ -117,9 +120,11 @@ def _answerable(case: Case, spec: MaterialSpec) -> tuple[Resource, dict[str, Any
                 )
             },
         )
-    _rank, resource, question = min(found, key=lambda row: (row[0], row[1].node))
-    params = {name: known[name] for name in question.get("params", [])}
-    return resource, question, params
+    found.sort(key=lambda row: (row[0], row[1].node))
+    return [
+        (resource, question, {name: known[name] for name in question.get("params", [])})
+        for _rank, resource, question in found
+    ]
 
 
 def decided_here(case: Case) -> bool:
@@ -171,7 +176,15 @@ def check_for(*, actor: Any, case: Case, spec: MaterialSpec) -> Check:
     """Everything needed to ask the source about the spec for this case, checked: a 4xx saying
     why not otherwise (nothing has been asked yet)."""
     department = consumer_department(actor, case)
-    resource, question, params = _answerable(case, spec)
+    candidates = _answerable(case, spec)
+    # The best source the department holds a grant for: a province's bureau it has no grant
+    # with is passed over for one it has (the first one's refusal says what is missing).
+    granted = [
+        candidate
+        for candidate in candidates
+        if datashare.grants_in_force(department_key=department.key, resource=candidate[0])
+    ]
+    resource, question, params = (granted or candidates)[0]
     grant = grant_for(department, resource, str(question.get("key")), case.item.code)
     return Check(
         resource=resource,
