@@ -18,7 +18,7 @@ from django.utils import timezone
 from tests.cases.conftest import FORWARD, form_for
 from tests.cases.license_support import CARD_SPEC, card_exchange
 from tests.conftest import login
-from tests.factories import PersonFactory, StaffFactory
+from tests.factories import PersonFactory, StaffFactory, make_id_number
 from tests.federation_support import (  # chongqing: this node, for every test here
     CHONGQING,
     SICHUAN,
@@ -190,6 +190,32 @@ def test_the_applicants_identity_is_verified_at_the_source_and_no_paper_is_asked
     assert QUESTION in checked.datashare
     assert granted.department_name in checked.datashare
     assert checked.license == ""
+
+
+def test_the_applicants_province_comes_first_among_the_sources_granted(
+    provider_admin: Any, granted: Resource
+) -> None:
+    """A Sichuan-born applicant: Sichuan's household register (known here from Sichuan's
+    catalogue) would come first, but the deciding department holds no grant for it, so the
+    register it may ask answers."""
+    sichuan_born = PersonFactory(with_login=True, id_number=make_id_number(77, place="510104"))
+    load(provider_admin, granted, sichuan_born)
+    Resource.objects.create(
+        node=SICHUAN,
+        key="household",
+        name="户籍人口信息",
+        department_name="成都市公安局",
+        subject_kind="person",
+        sensitivity="sensitive",
+        fields=granted.fields,
+        questions=granted.questions,
+        updated_at=timezone.now(),
+        fetched_at=timezone.now(),
+    )
+    case = apply(sichuan_born.user, sichuan_born)
+    material = verify(sichuan_born.user, case)
+    assert material.check_node == CHONGQING
+    assert Call.objects.get(uid=material.reference).provider_node == CHONGQING
 
 
 def test_verifying_again_asks_nothing_and_returns_the_material(

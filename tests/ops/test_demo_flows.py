@@ -13,6 +13,7 @@ from django.test import modify_settings, override_settings
 
 from tongban.cases.models import Case, LegState, Material
 from tongban.cases.selectors import chain_break
+from tongban.datashare.models import Call
 from tongban.licenses.models import License
 from tongban.ops import demo_flows
 from tongban.ops.demo import load_demo
@@ -48,7 +49,15 @@ def test_one_case_per_mode_reaches_its_final_state(node_url: str) -> None:
         # 失业登记 issues a 就业创业证 to its holder (ONLINE and PROXY); the pension transfer
         # (JOINT) issues nothing.
         issues = line["mode"] != "JOINT"
-        assert list(line) == LINE_KEYS + (["license"] if issues else [])
+        # The applicant's identity document is verified at the public-security bureau's
+        # household register by data sharing (免提交): 张三 (ONLINE) and 王芳 (PROXY) are
+        # registered in Chongqing; 李四 (JOINT) in Sichuan, whose register this node's
+        # departments hold no grant for, so his paper is scanned in.
+        verified = issues
+        assert list(line) == LINE_KEYS + (["license"] if issues else []) + (
+            ["datashare"] if verified else []
+        )
+        assert line.get("datashare") == ("identity" if verified else None)
         if issues:
             issued = License.objects.get(identifier=line["license"])
             assert issued.case is not None
@@ -62,7 +71,15 @@ def test_one_case_per_mode_reaches_its_final_state(node_url: str) -> None:
         assert case.state == "completed"
         assert case.authority_department.key == "cq-hrss"
         assert chain_break(case) is None
-        assert Material.objects.filter(case=case, spec__key="identity").count() == 1
+        identity = Material.objects.get(case=case, spec__key="identity")
+        if verified:
+            assert identity.source == "datashare"
+            assert identity.check_provider == "重庆市公安局"
+            assert Call.objects.get(uid=identity.reference).case_number == case.number
+        else:
+            assert identity.source == "upload"
+            # The source was asked and said no: that is in the evidence log too.
+            assert Call.objects.get(case_number=case.number).summary == {"answer": False}
     online, proxy, joint = (Case.objects.get(number=line["number"]) for line in lines)
     assert online.item.name == "失业登记"
     assert online.applicant_person is not None
