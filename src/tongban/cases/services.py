@@ -1259,19 +1259,7 @@ def material_from_license(*, actor: Any, number: str, spec_key: str, identifier:
             uploaded_by=actor,
             ref=uuid.uuid4().hex,
         )
-        if federation.is_mirror(locked):
-            # The deciding node records it from the message and appends the link; it comes back.
-            federation.material_added(locked, material, role=uploader)
-        else:
-            append_event(
-                locked,
-                actor=actor,
-                role=uploader,
-                action="attach",
-                from_state=locked.state,
-                to_state=locked.state,
-                payload=license_payload(material),
-            )
+        _attached(locked, material, actor=actor, role=uploader, payload=license_payload(material))
     log.info(
         "case.license_material_added",
         case_id=case.pk,
@@ -1280,6 +1268,26 @@ def material_from_license(*, actor: Any, number: str, spec_key: str, identifier:
         status_source=outcome.status_source,
     )
     return material
+
+
+def _attached(
+    case: Case, material: Material, *, actor: Any, role: str, payload: dict[str, Any]
+) -> None:
+    """Record a material that stands for paper (a licence, a data-sharing check) in the case's
+    chain, in the caller's transaction: on a mirror the deciding node records it from the
+    message and appends the link, which comes back; here, an "attach" event."""
+    if federation.is_mirror(case):
+        federation.material_added(case, material, role=role)
+    else:
+        append_event(
+            case,
+            actor=actor,
+            role=role,
+            action="attach",
+            from_state=case.state,
+            to_state=case.state,
+            payload=payload,
+        )
 
 
 def license_payload(material: Material) -> dict[str, Any]:
@@ -1381,19 +1389,7 @@ def material_from_datashare(*, actor: Any, number: str, spec_key: str) -> Materi
             uploaded_by=actor,
             ref=uuid.uuid4().hex,
         )
-        if federation.is_mirror(locked):
-            # The deciding node records it from the message and appends the link; it comes back.
-            federation.material_added(locked, material, role=role)
-        else:
-            append_event(
-                locked,
-                actor=actor,
-                role=role,
-                action="attach",
-                from_state=locked.state,
-                to_state=locked.state,
-                payload=datashare_payload(material),
-            )
+        _attached(locked, material, actor=actor, role=role, payload=datashare_payload(material))
     log.info(
         "case.datashare_material_added",
         case_id=case.pk,

@@ -104,6 +104,14 @@ def _label(actor: Any) -> str:
     staff = staff_for_user(actor)
     if staff is not None:
         return str(staff)[:128]
+    from tongban.accounts.selectors import person_for_user
+    from tongban.core.masking import mask_name
+
+    person = person_for_user(actor)
+    if person is not None:
+        # A citizen (applicant or agent) checking a material of their case: their login name means
+        # nothing to the provider; the masked name and the part they play do.
+        return str(_("%(name)s (citizen)") % {"name": mask_name(person.name)})[:128]
     return str(actor.get_username() if hasattr(actor, "get_username") else "system")[:128]
 
 

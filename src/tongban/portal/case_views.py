@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from tongban.accounts import selectors as accounts
 from tongban.accounts import verification
-from tongban.accounts.models import MemberRole, RealNameLevel
+from tongban.accounts.models import MemberRole, RealNameLevel, StaffRole
 from tongban.cases import datashared, legs, licensed, selectors, services, workflow
 from tongban.cases.models import Case, MaterialSource
 from tongban.catalog import selectors as catalog
@@ -236,6 +236,18 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, Any]:
     }
 
 
+def _asker(role: str, label: str) -> str:
+    """Who asked the source, as the case page says it: the applicant or their agent by their
+    part in the case (their login name means nothing to anyone), staff by role and login."""
+    if role == "applicant":
+        return str(_("the applicant"))
+    if role == "agent":
+        return str(_("the applicant's agent"))
+    if role in StaffRole.values:
+        return f"{StaffRole(role).label} {label}"
+    return label
+
+
 def materials_context(request: HttpRequest, case: Case) -> dict[str, Any]:
     """The materials part of a case page: the checklist (with, where an electronic licence can
     stand for a material, the applicant's licences that fit it, and where a data-sharing check
@@ -252,7 +264,7 @@ def materials_context(request: HttpRequest, case: Case) -> dict[str, Any]:
     # Who asked the source, as the case's chain records it (also for a check made at the node
     # that received the case, whose user this node does not have).
     askers = {
-        str(event.payload.get("datashare_call")): event.actor_label
+        str(event.payload.get("datashare_call")): _asker(event.role, event.actor_label)
         for event in case.events.filter(action="attach").order_by("seq")
         if event.payload.get("datashare_call")
     }
