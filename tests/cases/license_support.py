@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cases.conftest import form_for
-from tests.factories import StaffFactory
+from tests.factories import PersonFactory, StaffFactory
 from tongban.cases import services as cases
 from tongban.cases.models import Case
 from tongban.catalog.models import ServiceItem
@@ -29,11 +29,13 @@ def deciders(department_key: str) -> dict[str, Any]:
     }
 
 
-def issued(item_name: str, person: Any, staff: dict[str, Any]) -> License:
-    """The licence approving ``item_name`` for ``person`` issues (applied online at 500000)."""
+def approved(item: ServiceItem, staff: dict[str, Any], person: Any | None = None) -> Case:
+    """A case for ``item`` applied for online at 500000 by ``person`` (a new one by default)
+    and approved by ``staff`` ("reviewer", "approver"): the one way tests issue a licence."""
+    person = person or PersonFactory(with_login=True)
     case = cases.case_submit(
         actor=person.user,
-        item_code=item_named(item_name).code,
+        item_code=item.code,
         scenario_key="general",
         authority_division="500000",
         form_data=form_for(person),
@@ -43,8 +45,13 @@ def issued(item_name: str, person: Any, staff: dict[str, Any]) -> License:
         ("reviewer", "begin_review"),
         ("approver", "approve"),
     ):
-        cases.case_act(actor=staff[who].user, number=case.number, action=action)
-    return License.objects.get(case=case)
+        case = cases.case_act(actor=staff[who].user, number=case.number, action=action)
+    return case
+
+
+def issued(item_name: str, person: Any, staff: dict[str, Any]) -> License:
+    """The licence approving ``item_name`` for ``person`` issues (applied online at 500000)."""
+    return License.objects.get(case=approved(item_named(item_name), staff, person))
 
 
 def disability_card(person: Any, staff: dict[str, Any] | None = None) -> License:

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from tests.cases.conftest import form_for
+from tests.cases.license_support import approved
 from tests.factories import PersonFactory, StaffFactory
 from tongban.cases import services as cases
-from tongban.cases.models import Case
 from tongban.catalog.models import ServiceItem
 from tongban.catalog.selectors import version_current
 from tongban.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -33,24 +33,6 @@ def staff() -> dict[str, Any]:
         "reviewer": StaffFactory(reviewer=True, department_key="cq-justice"),
         "approver": StaffFactory(approver=True, department_key="cq-justice"),
     }
-
-
-def approved(item: ServiceItem, staff: dict[str, Any], person: Any | None = None) -> Case:
-    person = person or PersonFactory(with_login=True)
-    case = cases.case_submit(
-        actor=person.user,
-        item_code=item.code,
-        scenario_key="general",
-        authority_division="500000",
-        form_data=form_for(person),
-    )
-    for who, action in (
-        ("reviewer", "accept"),
-        ("reviewer", "begin_review"),
-        ("approver", "approve"),
-    ):
-        case = cases.case_act(actor=staff[who].user, number=case.number, action=action)
-    return case
 
 
 def trust(seal: Seal) -> Any:

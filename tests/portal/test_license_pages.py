@@ -18,11 +18,10 @@ from django.test import Client
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from tests.cases.conftest import form_for
+from tests.cases.license_support import approved
 from tests.conftest import login
 from tests.factories import PersonFactory, StaffFactory
 from tongban.api.licenses import MAX_PDF_BYTES
-from tongban.cases import services as cases
 from tongban.catalog.models import ServiceItem
 from tongban.catalog.selectors import version_current
 from tongban.core.errors import ValidationFailed
@@ -70,20 +69,7 @@ def holder() -> Any:
 def licence(holder: Any, staff: dict[str, Any]) -> License:
     """The notarial certificate an approved 学历公证 case issues to ``holder``."""
     item = ServiceItem.objects.get(version=version_current(), name="学历公证")
-    case = cases.case_submit(
-        actor=holder.user,
-        item_code=item.code,
-        scenario_key="general",
-        authority_division="500000",
-        form_data=form_for(holder),
-    )
-    for who, action in (
-        ("reviewer", "accept"),
-        ("reviewer", "begin_review"),
-        ("approver", "approve"),
-    ):
-        cases.case_act(actor=staff[who].user, number=case.number, action=action)
-    return License.objects.get(case=case)
+    return License.objects.get(case=approved(item, staff, holder))
 
 
 def revoke(licence: License, staff: dict[str, Any], reason: str = "公证书存在错误") -> License:

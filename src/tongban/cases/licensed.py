@@ -37,7 +37,7 @@ def license_types_for(spec: MaterialSpec) -> list[LicenseType]:
     ]
 
 
-def holder_q(case: Case) -> Q:
+def applicant_licenses_q(case: Case) -> Q:
     """The licences the case's applicant holds, as a filter on License: the applicant
     enterprise's for an enterprise's case, otherwise the applicant person's own."""
     if case.applicant_enterprise_id is not None:
@@ -49,7 +49,10 @@ def _fitting(case: Case, kinds: list[LicenseType]) -> Any:
     today = timezone.localdate()
     return (
         License.objects.filter(
-            holder_q(case), type__in=kinds, state=LicenseState.VALID, valid_from__lte=today
+            applicant_licenses_q(case),
+            type__in=kinds,
+            state=LicenseState.VALID,
+            valid_from__lte=today,
         )
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today))
         .select_related("issuer", "type")
@@ -116,7 +119,7 @@ def license_to_hand_in(
             fields={"identifier": _("This is not a licence identifier; choose a licence.")}
         ) from None
     found = (
-        License.objects.filter(holder_q(case), identifier=str(parsed))
+        License.objects.filter(applicant_licenses_q(case), identifier=str(parsed))
         .select_related("issuer", "type")
         .first()
     )

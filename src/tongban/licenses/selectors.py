@@ -68,7 +68,7 @@ def license_status(*, identifier: str) -> License:
 # The holder's side (the wallet) ---------------------------------------------------------------
 
 
-def holder_q(actor: Any) -> Q:
+def held_by_actor_q(actor: Any) -> Q:
     """The licences ``actor`` holds: their own, and those of the enterprises they represent or
     handle for (a removed handler holds nothing more). Staff hold none as staff."""
     from tongban.accounts.selectors import person_for_user
@@ -83,7 +83,7 @@ def licenses_held(actor: Any) -> list[License]:
     """The actor's licences, newest first; superseded versions are left out (the newest
     version replaces them), revoked ones stay, marked."""
     return list(
-        License.objects.filter(holder_q(actor))
+        License.objects.filter(held_by_actor_q(actor))
         .exclude(state=LicenseState.SUPERSEDED)
         .select_related("issuer", "type", "case")
         .distinct()
@@ -94,7 +94,9 @@ def licenses_held(actor: Any) -> list[License]:
 def license_held(actor: Any, identifier: str) -> License:
     """One of the actor's licences; NotFound (as for an unknown one) otherwise."""
     found = (
-        License.objects.filter(holder_q(actor), identifier=(identifier or "").strip().upper())
+        License.objects.filter(
+            held_by_actor_q(actor), identifier=(identifier or "").strip().upper()
+        )
         .select_related("issuer", "type", "seal")
         .distinct()
         .first()
