@@ -305,6 +305,8 @@ def test_a_call_is_answered_by_the_provider_and_logged_on_both_sides(
     assert entry.request_token == provider.request_token == token
     assert entry.response_token
     assert provider.response_token == entry.response_token
+    # One answer, one hash: the provider logs the answer it signed, the consumer what it got.
+    assert provider.response_hash == entry.response_hash
     assert entry.summary == provider.summary == {"answer": True}
     assert services.evidence_verify() is None
 
@@ -335,6 +337,7 @@ def test_a_refusal_at_the_provider_is_signed_and_logged_on_both_sides(
     assert consumer.request_hash == provider.request_hash
     assert consumer.response_token
     assert provider.response_token == consumer.response_token
+    assert provider.response_hash == consumer.response_hash
 
 
 def test_a_tampered_answer_is_not_taken(grant, cq_clerk, route) -> None:

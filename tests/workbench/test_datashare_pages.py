@@ -428,3 +428,161 @@ def test_supervisors_see_the_usage_per_resource_and_consumer(
     text = body(page)
     assert "household" in text
     assert disputed.call.consumer_department_name in text
+
+
+# Publishing a resource ------------------------------------------------------------------------
+
+
+def publish_form(**changes: Any) -> dict[str, Any]:
+    """The publishing form as a browser posts it: two fields, one match question, and the
+    three empty rows of each table."""
+    form: dict[str, Any] = {
+        "key": "marriage",
+        "name": "婚姻登记信息",
+        "description": "民政部门的婚姻登记",
+        "subject_kind": "person",
+        "sensitivity": "sensitive",
+        "update_hours": "12",
+        "active": "1",
+        "field_rows": "5",
+        "fields-0-key": "name",
+        "fields-0-name": "姓名",
+        "fields-0-personal": "1",
+        "fields-1-key": "status",
+        "fields-1-name": "婚姻状况",
+        "question_rows": "4",
+        "questions-0-key": "name_matches",
+        "questions-0-name": "身份证号与姓名是否一致",
+        "questions-0-params": "id_number, name",
+        "questions-0-op": "match",
+    }
+    for index in (2, 3, 4):
+        form.update({f"fields-{index}-key": "", f"fields-{index}-name": ""})
+    for index in (1, 2, 3):
+        form.update({f"questions-{index}-key": "", f"questions-{index}-op": "match"})
+    form.update(changes)
+    return form
+
+
+def test_an_admin_publishes_a_resource_from_the_form(ps_admin: Any) -> None:
+    catalogue = body(desk(ps_admin).get(ROOT))
+    assert f'href="{ROOT}publish/"' in catalogue
+    page = desk(ps_admin).get(f"{ROOT}publish/")
+    assert page.status_code == 200
+    assert 'name="fields-2-key"' in body(page)  # three empty rows without JavaScript
+    assert 'name="questions-2-params"' in body(page)
+    response = desk(ps_admin).post(f"{ROOT}publish/", publish_form())
+    published = DataResource.objects.get(key="marriage")
+    assert response.status_code == 302
+    assert response["Location"] == f"{ROOT}resources/{published.ref}/"
+    assert published.department == ps_admin.department
+    assert (published.sensitivity, published.update_hours, published.active) == (
+        "sensitive",
+        12,
+        True,
+    )
+    assert published.fields == [
+        {"key": "name", "name": "姓名", "personal": True},
+        {"key": "status", "name": "婚姻状况", "personal": False},
+    ]
+    assert published.questions == [
+        {
+            "key": "name_matches",
+            "name": "身份证号与姓名是否一致",
+            "params": ["id_number", "name"],
+            "rule": {"op": "match"},
+        }
+    ]
+    shown = body(desk(ps_admin).get(response["Location"]))
+    assert f'href="{ROOT}resources/{published.ref}/edit/"' in shown
+
+
+def test_the_providing_admin_edits_the_resource(resource: DataResource, ps_admin: Any) -> None:
+    url = f"{ROOT}resources/{resource.ref}/edit/"
+    page = body(desk(ps_admin).get(url))
+    assert 'value="户籍地址"' in page  # the existing rows
+    assert 'value="id_number, name"' in page
+    assert 'name="fields-4-key"' in page  # two rows and three empty ones
+    form = publish_form(
+        key="ignored",
+        name="户籍信息（新）",
+        active="",
+        **{
+            "fields-1-key": "status",
+            "fields-1-name": "户籍状态",
+            "fields-2-key": "address",
+            "fields-2-name": "户籍地址",
+            "fields-2-personal": "1",
+            "questions-1-key": "is_active",
+            "questions-1-name": "户籍是否正常",
+            "questions-1-params": "id_number",
+            "questions-1-op": "equals",
+            "questions-1-field": "status",
+            "questions-1-value": "正常",
+        },
+    )
+    del form["active"]
+    response = desk(ps_admin).post(url, form)
+    assert response.status_code == 302
+    assert response["Location"] == f"{ROOT}resources/{resource.ref}/"
+    resource.refresh_from_db()
+    assert (resource.key, resource.name, resource.active) == ("household", "户籍信息（新）", False)
+    assert [f["key"] for f in resource.fields] == ["name", "status", "address"]
+    assert resource.questions[1]["rule"] == {"op": "equals", "field": "status", "value": "正常"}
+    assert not DataResource.objects.filter(key="ignored").exists()
+
+
+def test_an_invalid_definition_is_shown_in_the_form_and_nothing_is_written(
+    ps_admin: Any,
+) -> None:
+    response = desk(ps_admin).post(
+        f"{ROOT}publish/",
+        publish_form(**{"fields-0-key": "", "fields-0-name": "", "questions-0-params": "name"}),
+    )
+    assert response.status_code == 400
+    page = body(response)
+    assert 'class="error"' in page
+    assert "参数须以对象开头" in page  # next to the question's row
+    assert page.index("参数须以对象开头") > page.index('name="questions-0-value"')
+    assert page.index("参数须以对象开头") < page.index('name="questions-1-key"')
+    assert 'value="婚姻状况"' in page  # what was typed stays
+    assert 'value="name"' in page
+    assert not DataResource.objects.filter(key="marriage").exists()
+
+
+def test_a_reviewer_may_not_publish(resource: DataResource, hrss_reviewer: Any) -> None:
+    assert f'href="{ROOT}publish/"' not in body(desk(hrss_reviewer).get(ROOT))
+    assert desk(hrss_reviewer).get(f"{ROOT}publish/").status_code == 403
+    assert desk(hrss_reviewer).post(f"{ROOT}publish/", publish_form()).status_code == 403
+    url = f"{ROOT}resources/{resource.ref}/edit/"
+    assert desk(hrss_reviewer).get(url).status_code == 403
+    assert not DataResource.objects.filter(key="marriage").exists()
+
+
+def test_another_departments_admin_may_not_edit(resource: DataResource, hrss_admin: Any) -> None:
+    url = f"{ROOT}resources/{resource.ref}/edit/"
+    assert url not in body(desk(hrss_admin).get(f"{ROOT}resources/{resource.ref}/"))
+    assert desk(hrss_admin).get(url).status_code in (403, 404)
+    response = desk(hrss_admin).post(url, publish_form(name="改名"))
+    assert response.status_code in (403, 404)
+    resource.refresh_from_db()
+    assert resource.name == "户籍信息"
+    # nor take its key by publishing a "new" resource under it
+    taken = desk(hrss_admin).post(f"{ROOT}publish/", publish_form(key="household"))
+    assert taken.status_code == 400
+    resource.refresh_from_db()
+    assert (resource.name, resource.department_id) == ("户籍信息", resource.department_id)
+
+
+def test_a_platform_admin_chooses_the_department(ps_admin: Any) -> None:
+    platform = StaffFactory(platform_admin=True)
+    page = body(desk(platform).get(f"{ROOT}publish/"))
+    assert 'name="department"' in page
+    missing = desk(platform).post(f"{ROOT}publish/", publish_form())
+    assert missing.status_code == 400
+    assert not DataResource.objects.filter(key="marriage").exists()
+    response = desk(platform).post(
+        f"{ROOT}publish/", publish_form(department=str(ps_admin.department.pk))
+    )
+    assert response.status_code == 302
+    assert DataResource.objects.get(key="marriage").department == ps_admin.department

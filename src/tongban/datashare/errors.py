@@ -71,3 +71,23 @@ PARAM_PROBLEMS: dict[str, Promise] = {
     "no_fields": _("Name at least one field."),
     "invalid_kind": _("Choose verify or query."),
 }
+
+
+# What is wrong with a resource's definition, by the code of questions.QueryError.
+DEFINITION_PROBLEMS: dict[str, Promise] = {
+    "invalid_subject_kind": _("Choose whom the resource is about: a person or an enterprise."),
+    "invalid_fields": _("Give between 1 and 100 fields."),
+    "invalid_field": _("A field needs a key (lower-case letters, digits, _) and a name."),
+    "duplicate_field": _("Two fields have the same key."),
+    "invalid_questions": _("Give at most 50 questions."),
+    "invalid_question": _("A question needs a key (lower-case letters, digits, _) and a name."),
+    "invalid_question_params": _(
+        "The parameters start with the subject (id_number for a person, uscc for an "
+        "enterprise); the others are field keys, or from and to for a period, each once."
+    ),
+    "invalid_rule": _(
+        "The rule is match, equals (a field and a value) or covers (a field of months, with "
+        "from and to among the parameters)."
+    ),
+    "duplicate_question": _("Two questions have the same key."),
+}

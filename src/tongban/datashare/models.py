@@ -197,12 +197,13 @@ class Call(models.Model):
         on_delete=models.SET_NULL,
         related_name="calls",
     )
+    # PROTECT: the entry's hash covers the grant's id; a deleted grant would break the chain.
     grant = models.ForeignKey(
         Grant,
         verbose_name=_("grant"),
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="calls",
     )
     kind = models.CharField(_("kind"), max_length=8, choices=CallKind.choices)

@@ -27,7 +27,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,7 @@ from tongban.core.errors import Conflict, DomainError, FieldErrors, ValidationFa
 from tongban.core.logging import get_logger
 from tongban.core.pii import pii_decrypt, pii_encrypt, pii_hash
 from tongban.datashare import questions as q
-from tongban.datashare.errors import PARAM_PROBLEMS, Refused, refusal
+from tongban.datashare.errors import DEFINITION_PROBLEMS, PARAM_PROBLEMS, Refused, refusal
 from tongban.datashare.models import (
     Call,
     CallKind,
@@ -175,7 +175,9 @@ def resource_publish(
     except q.QueryError as error:
         errors.add(
             error.field or "questions",
-            _("This definition is not valid (%(code)s).") % {"code": error.code},
+            DEFINITION_PROBLEMS.get(
+                error.code, _("This definition is not valid (%(code)s).") % {"code": error.code}
+            ),
         )
         clean_fields, clean_questions = [], []
     errors.raise_if_any()
@@ -939,11 +941,16 @@ def provider_answer(
     side: str = CallSide.LOCAL,
     request_token: str = "",
     started: float | None = None,
+    seal: Callable[[dict[str, Any]], str] | None = None,
 ) -> tuple[Call, Answer]:
     """Answer a call at the source: the resource is this node's, the consumer holds a grant in
     force that covers the question or fields, the purpose and the case's item match it, and
     the rate limit is not reached. Every call is logged, refusals too (then Refused is raised
-    after the log entry is committed)."""
+    after the log entry is committed).
+
+    ``seal`` (for a call from another node) signs what goes back — ``{"outcome", "code"}`` or
+    ``{"outcome", "answer", "provider"}`` — before the entry is logged, so the entry holds the
+    signed answer and its hash, the same the consumer's node logs."""
     started = started or time.monotonic()
     now = timezone.now()
     request_hash = (
@@ -960,6 +967,7 @@ def provider_answer(
 
     def refuse(code: str, grant: Grant | None = None, error: Refused | None = None) -> Refused:
         error = error or refusal(code)
+        signed = seal({"outcome": CallOutcome.REFUSED, "code": error.code}) if seal else ""
         _log(
             request=request,
             consumer=consumer,
@@ -970,6 +978,8 @@ def provider_answer(
             outcome=CallOutcome.REFUSED,
             code=error.code,
             request_token=request_token,
+            response_token=signed,
+            response_hash=_sha256(signed) if signed else "",
             started=started,
         )
         return error
@@ -1004,6 +1014,17 @@ def provider_answer(
                 )
             answer.provider = resource.department_name
             answer.at = now
+            signed = (
+                seal(
+                    {
+                        "outcome": CallOutcome.ANSWERED,
+                        "provider": answer.provider,
+                        "answer": answer.as_dict(),
+                    }
+                )
+                if seal
+                else ""
+            )
             call = _log(
                 request=request,
                 consumer=consumer,
@@ -1013,8 +1034,9 @@ def provider_answer(
                 request_hash=request_hash,
                 outcome=CallOutcome.ANSWERED,
                 summary=_summary(answer),
-                response_hash=_sha256(_canonical(answer.as_dict())),
+                response_hash=_sha256(signed) if signed else _sha256(_canonical(answer.as_dict())),
                 request_token=request_token,
+                response_token=signed,
                 started=started,
             )
             return call, answer
@@ -1252,32 +1274,33 @@ def call_receive(*, token: str) -> str:
     )
     if Call.objects.filter(uid=uid, side=CallSide.PROVIDER).exists():
         raise Conflict(_("This call was made before."), code="replayed")
-    answer_claims: dict[str, Any] = {
+    base: dict[str, Any] = {
         "aud": consumer.node,
         "call": str(uid),
         "request_hash": _sha256(token),
         "iat": int(now.timestamp()),
     }
+
+    def seal(what: dict[str, Any]) -> str:
+        # The records only the consumer's node can read (encrypted to its key).
+        if "answer" in what:
+            what = what | {"answer": messaging.encrypt_for_node(consumer.node, what["answer"])}
+        return messaging.node_token(base | what, typ=ANSWER_TYP)
+
     try:
-        _call, answer = provider_answer(
-            request=request, consumer=consumer, side=CallSide.PROVIDER, request_token=token
+        call, _answer = provider_answer(
+            request=request,
+            consumer=consumer,
+            side=CallSide.PROVIDER,
+            request_token=token,
+            seal=seal,
         )
-    except Refused as error:
-        answer_claims |= {"outcome": CallOutcome.REFUSED, "code": error.code}
+    except Refused:
+        # Logged with its signed refusal, which goes back as the answer.
+        call = Call.objects.get(uid=uid, side=CallSide.PROVIDER)
     except IntegrityError:
         raise Conflict(_("This call was made before."), code="replayed") from None
-    else:
-        payload = answer.as_dict()
-        answer_claims |= {
-            "outcome": CallOutcome.ANSWERED,
-            "provider": answer.provider,
-            "answer": messaging.encrypt_for_node(consumer.node, payload),
-        }
-    signed = messaging.node_token(answer_claims, typ=ANSWER_TYP)
-    # The signed answer is evidence for a refusal as much as for an answer: keep it on the
-    # entry provider_answer logged either way (the token is outside the hash chain's body).
-    Call.objects.filter(uid=uid, side=CallSide.PROVIDER).update(response_token=signed)
-    return signed
+    return call.response_token
 
 
 # Disputes -----------------------------------------------------------------------------------

@@ -34,12 +34,15 @@ from tongban.datashare.models import (
     Grant,
     GrantState,
     Resource,
+    Sensitivity,
+    SubjectKind,
 )
 from tongban.datashare.questions import SUBJECT_PARAM
 from tongban.portal.account_views import parse_date
 from tongban.portal.appointment_views import why
 from tongban.portal.case_views import form_errors_of
 from tongban.portal.views import query_without_page
+from tongban.regions.models import Department
 from tongban.workbench.views import staff_only
 
 PAGE_SIZE = 25
@@ -108,7 +111,7 @@ def _is_holder(scope: Scope, grant: Grant) -> bool:
 
 @staff_only
 def catalogue(request: HttpRequest) -> HttpResponse:
-    _open_tab(request, "catalogue")
+    scope = _open_tab(request, "catalogue")
     text = request.GET.get("q", "").strip()[:64]
     node = request.GET.get("node", "").strip()[:6]
     found = selectors.resource_list(actor=request.user, node=node, text=text)
@@ -123,6 +126,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
             "node": node,
             "own_node": services.own_node(),
             "qs": query_without_page(request),
+            "may_publish": _may_publish(scope),
         },
     )
 
@@ -174,6 +178,7 @@ def resource(request: HttpRequest, ref: str) -> HttpResponse:
         {
             "resource": found,
             "may_request": may_request,
+            "may_edit": _may_publish_for(scope, found),
             "errors": errors,
             "posted": request.POST if request.method == "POST" else {},
             "chosen": {
@@ -598,3 +603,282 @@ def monitoring(request: HttpRequest) -> HttpResponse:
         "monitoring",
         {"rows": rows, "days": days, "choices": MONITORING_DAYS},
     )
+
+
+# Publishing a resource --------------------------------------------------------------------------
+
+# Empty rows offered after the filled ones (the form works without JavaScript).
+SPARE_ROWS = 3
+MAX_FIELD_ROWS = 100 + SPARE_ROWS
+MAX_QUESTION_ROWS = 50 + SPARE_ROWS
+# The inputs a publishing error can name; any other name is shown above the form.
+PUBLISH_INPUTS = frozenset(
+    {
+        "department",
+        "key",
+        "name",
+        "description",
+        "subject_kind",
+        "sensitivity",
+        "update_hours",
+        "fields",
+        "questions",
+    }
+)
+
+
+def _may_publish_for(scope: Scope, resource: Resource) -> bool:
+    """A department admin of the providing department, or a platform admin, at the node that
+    serves the resource."""
+    return (
+        resource.node == services.own_node()
+        and resource.department is not None
+        and bool(scope.roles & set(services.ADMINS) or scope.unrestricted)
+        and scope.covers_department(resource.department)
+    )
+
+
+def _row_count(posted: Any, name: str, most: int) -> int:
+    return min(_int_or_none(posted.get(name, "")) or 0, most)
+
+
+def _field_rows(posted: Any) -> list[dict[str, Any]]:
+    """The filled field rows of the form, in order (a row without key and name is empty)."""
+    rows = []
+    for index in range(_row_count(posted, "field_rows", MAX_FIELD_ROWS)):
+        row = {
+            "key": posted.get(f"fields-{index}-key", "").strip(),
+            "name": posted.get(f"fields-{index}-name", "").strip(),
+            "personal": bool(posted.get(f"fields-{index}-personal")),
+        }
+        if row["key"] or row["name"]:
+            rows.append(row)
+    return rows
+
+
+def _question_rows(posted: Any) -> list[dict[str, Any]]:
+    """The filled question rows of the form, in order: parameters as typed (comma-separated)."""
+    rows = []
+    for index in range(_row_count(posted, "question_rows", MAX_QUESTION_ROWS)):
+        row = {
+            name: posted.get(f"questions-{index}-{name}", "").strip()
+            for name in ("key", "name", "params", "op", "field", "value")
+        }
+        if any(row[name] for name in ("key", "name", "params", "field", "value")):
+            rows.append(row)
+    return rows
+
+
+def _params_of(text: str) -> list[str]:
+    return [p.strip() for p in text.replace("，", ",").replace("、", ",").split(",") if p.strip()]
+
+
+def _question_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A question row as the definition takes it: the rule holds only what its op uses."""
+    rule: dict[str, Any] = {"op": row["op"] or "match"}
+    if rule["op"] in ("equals", "covers"):
+        rule["field"] = row["field"]
+    if rule["op"] == "equals":
+        rule["value"] = row["value"]
+    return {
+        "key": row["key"],
+        "name": row["name"],
+        "params": _params_of(row["params"]),
+        "rule": rule,
+    }
+
+
+def _question_row(question: dict[str, Any]) -> dict[str, Any]:
+    rule = question.get("rule") or {}
+    return {
+        "key": question.get("key", ""),
+        "name": question.get("name", ""),
+        "params": ", ".join(question.get("params", [])),
+        "op": rule.get("op", "match"),
+        "field": rule.get("field", ""),
+        "value": rule.get("value", ""),
+    }
+
+
+def _with_errors(
+    rows: list[dict[str, Any]], prefix: str, errors: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The rows and the spare empty ones, each with its index and the error naming it."""
+    empty: dict[str, Any] = {"op": "match"} if prefix == "questions" else {}
+    out = [*rows, *[dict(empty) for _n in range(SPARE_ROWS)]]
+    return [
+        {**row, "index": index, "error": errors.get(f"{prefix}.{index}", "")}
+        for index, row in enumerate(out)
+    ]
+
+
+def _publish_form(found: Resource | None, posted: Any, scope: Scope) -> dict[str, Any]:
+    """What the form shows: the resource as it is, or what was typed."""
+    if posted:
+        return {
+            "department": posted.get("department", ""),
+            "key": found.key if found is not None else posted.get("key", "").strip(),
+            "name": posted.get("name", ""),
+            "description": posted.get("description", ""),
+            "subject_kind": posted.get("subject_kind", ""),
+            "sensitivity": posted.get("sensitivity", ""),
+            "update_hours": posted.get("update_hours", ""),
+            "active": bool(posted.get("active")),
+            "fields": _field_rows(posted),
+            "questions": _question_rows(posted),
+        }
+    if found is not None:
+        return {
+            "department": str(found.department_id or ""),
+            "key": found.key,
+            "name": found.name,
+            "description": found.description,
+            "subject_kind": found.subject_kind,
+            "sensitivity": found.sensitivity,
+            "update_hours": str(found.update_hours),
+            "active": found.active,
+            "fields": [
+                {"key": f.get("key", ""), "name": f.get("name", ""), "personal": f.get("personal")}
+                for f in found.fields
+            ],
+            "questions": [_question_row(q) for q in found.questions],
+        }
+    return {
+        "department": str(scope.staff.department_id) if scope.staff is not None else "",
+        "key": "",
+        "name": "",
+        "description": "",
+        "subject_kind": SubjectKind.PERSON,
+        "sensitivity": "",
+        "update_hours": "24",
+        "active": True,
+        "fields": [],
+        "questions": [],
+    }
+
+
+def _department_for(request: HttpRequest, scope: Scope, found: Resource | None) -> Department:
+    """Whom the resource is published for: its own department when editing, the chosen one
+    for a platform admin, else the admin's own."""
+    if found is not None and found.department is not None:
+        return found.department
+    if scope.is_platform_admin:
+        pk = _int_or_none(request.POST.get("department", ""))
+        chosen = Department.objects.filter(pk=pk, active=True).first() if pk else None
+        if chosen is None:
+            raise ValidationFailed(
+                fields={"department": _("Choose the department that provides the resource.")}
+            )
+        return chosen
+    if scope.staff is None:
+        raise Forbidden()
+    return scope.staff.department
+
+
+def _publish(request: HttpRequest, scope: Scope, found: Resource | None) -> Resource:
+    form = _publish_form(found, request.POST, scope)
+    department = _department_for(request, scope, found)
+    if (
+        found is None
+        and Resource.objects.filter(node=services.own_node(), key=form["key"]).exists()
+    ):
+        raise ValidationFailed(
+            fields={"key": _("A resource with this key exists already: edit it instead.")}
+        )
+    hours = _int_or_none(form["update_hours"])
+    return services.resource_publish(
+        actor=request.user,
+        department=department,
+        key=form["key"],
+        name=form["name"],
+        subject_kind=form["subject_kind"],
+        sensitivity=form["sensitivity"],
+        fields=[
+            {"key": f["key"], "name": f["name"], "personal": f["personal"]} for f in form["fields"]
+        ],
+        questions=[_question_of(row) for row in form["questions"]],
+        description=form["description"],
+        update_hours=hours if hours is not None else 0,
+        active=form["active"],
+    )
+
+
+def _publish_page(request: HttpRequest, found: Resource | None) -> HttpResponse:
+    scope = _open_tab(request, "catalogue")
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            published = _publish(request, scope, found)
+        except DomainError as error:
+            if error.status in (403, 404):
+                raise
+            status = error.status
+            errors = form_errors_of(error)
+            if error.code == "key_taken":
+                errors = {"key": str(error.message)}
+        else:
+            messages.success(
+                request,
+                _("The resource is published.") if found is None else _("The resource is saved."),
+            )
+            return redirect("workbench:datashare_resource", ref=published.ref)
+    form = _publish_form(found, request.POST if request.method == "POST" else {}, scope)
+    rows = {"fields", "questions"}
+    return _render(
+        request,
+        "publish.html",
+        "catalogue",
+        {
+            "resource": found,
+            "form": form,
+            "field_rows": _with_errors(form["fields"], "fields", errors),
+            "question_rows": _with_errors(form["questions"], "questions", errors),
+            "errors": errors,
+            "other_errors": [
+                text
+                for name, text in errors.items()
+                if name not in PUBLISH_INPUTS and name.partition(".")[0] not in rows
+            ],
+            "departments": (
+                Department.objects.filter(active=True).select_related("division").order_by("name")
+                if found is None and scope.is_platform_admin
+                else []
+            ),
+            "subject_kinds": SubjectKind.choices,
+            "sensitivities": Sensitivity.choices,
+            "ops": [
+                ("match", _("match: the parameters equal the record's fields")),
+                ("equals", _("equals: the field has the value")),
+                ("covers", _("covers: the field's months cover from–to")),
+            ],
+            "subject_params": SUBJECT_PARAM,
+        },
+        status=status,
+    )
+
+
+def _may_publish(scope: Scope) -> bool:
+    return scope.unrestricted or bool(scope.roles & set(services.ADMINS))
+
+
+@staff_only
+def resource_new(request: HttpRequest) -> HttpResponse:
+    """Publish a new resource of this node: a department admin for their department, a
+    platform admin for the department they choose."""
+    scope = _open_tab(request, "catalogue")
+    if not _may_publish(scope):
+        raise Forbidden()
+    return _publish_page(request, None)
+
+
+@staff_only
+def resource_edit(request: HttpRequest, ref: str) -> HttpResponse:
+    """Edit one of this node's resources: its department's admin, or a platform admin."""
+    scope = _open_tab(request, "catalogue")
+    if not _may_publish(scope):
+        raise Forbidden()
+    found = selectors.resource_get(actor=request.user, ref=ref)
+    if not _may_publish_for(scope, found):
+        raise Forbidden()
+    return _publish_page(request, found)

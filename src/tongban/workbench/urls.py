@@ -22,7 +22,13 @@ urlpatterns = [
     path("licenses/", license_views.register, name="licenses"),
     path("licenses/<str:identifier>/<slug:action>/", license_views.act, name="license_act"),
     path("datashare/", datashare_views.catalogue, name="datashare"),
+    path("datashare/publish/", datashare_views.resource_new, name="datashare_publish"),
     path("datashare/resources/<str:ref>/", datashare_views.resource, name="datashare_resource"),
+    path(
+        "datashare/resources/<str:ref>/edit/",
+        datashare_views.resource_edit,
+        name="datashare_resource_edit",
+    ),
     path("datashare/grants/", datashare_views.grants, name="datashare_grants"),
     path("datashare/grants/<uuid:uid>/", datashare_views.grant, name="datashare_grant"),
     path(
