@@ -13,6 +13,7 @@ mirroring is checked on its own (it would clear the department of Sichuan's row)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,11 +33,11 @@ from tests.federation_support import (  # chongqing: this node, for every test h
     URLS,
     RemoteHub,
     chongqing,  # noqa: F401
-    incoming,
     node,
     remote_hub,
-    sent,
 )
+from tests.federation_support import incoming as event_for
+from tests.federation_support import sent as sealed_events
 from tongban.core.errors import Conflict, ValidationFailed
 from tongban.datashare import services
 from tongban.datashare.errors import Refused
@@ -63,8 +64,28 @@ CALL_URL = f"{URLS[SICHUAN]}/federation/v1/datashare/call"
 @pytest.fixture
 def hub(settings: Any, tmp_path: Path) -> RemoteHub:
     hub = remote_hub(settings, tmp_path)
+    plain = hub._node
+    own_enc = exchange.self_node().enc_jwk
+
+    def with_enc(code: str, url: str) -> Any:
+        # One process plays both nodes: both publish this process's encryption key, so what one
+        # encrypts for the other (call parameters, answers, events) is decrypted here.
+        found = plain(code, url)
+        return dataclasses.replace(found, enc=own_enc) if code in (CHONGQING, SICHUAN) else found
+
+    hub._node = with_enc  # type: ignore[method-assign]
     hub.publish(dict(URLS))
     return hub
+
+
+def sent(type: str, **where: Any) -> list[dict[str, Any]]:
+    """The outbox's events of ``type``, decrypted as the recipient's inbox reads them."""
+    return [messaging.readable(event) for event in sealed_events(type, **where)]
+
+
+def incoming(source: str, type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An event as its handler gets it (``data`` as ``sent`` gives it: decrypted)."""
+    return event_for(source, type, data)
 
 
 class Nodes:
@@ -363,6 +384,25 @@ def test_an_unreachable_provider_is_logged_as_failed(grant, cq_clerk, route) -> 
         CallOutcome.FAILED,
         "provider_unreachable",
     )
+
+
+def test_nothing_personal_is_sent_to_a_provider_without_an_encryption_key(
+    grant, cq_clerk, route, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As for a node registered before nodes published encryption keys: data would go in clear.
+    monkeypatch.setattr(messaging, "encrypt_for_node", lambda recipient, data: data)
+    request = verify()
+    with pytest.raises(Refused) as caught:
+        services.call_make(actor=cq_clerk.user, request=request)
+    assert (caught.value.code, caught.value.status) == ("no_encryption_key", 409)
+    assert route.tokens == []
+    entry = Call.objects.get(uid=request.uid)
+    assert (entry.side, entry.outcome, entry.request_token) == (
+        CallSide.CONSUMER,
+        CallOutcome.REFUSED,
+        "",
+    )
+    assert ZHANG not in str(Call.objects.values())
 
 
 def test_a_call_token_is_good_once_for_its_audience_and_its_time(

@@ -47,6 +47,13 @@ REFUSALS: dict[str, tuple[int, Promise]] = {
         _("The providing node's answer could not be verified; the call is logged as failed."),
     ),
     "replayed": (409, _("This call was made before.")),
+    "no_encryption_key": (
+        409,
+        _(
+            "The providing node publishes no encryption key, so personal data cannot be sent "
+            "to it; its operator registers the node again (tongban exchange register)."
+        ),
+    ),
 }
 
 

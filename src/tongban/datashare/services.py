@@ -1142,6 +1142,11 @@ def _remote_call(
     if grant is None or grant.state != GrantState.APPROVED:
         # Deny by default, here already: no grant this node knows of, no call leaves.
         raise fail("no_grant" if grant is None else "grant_revoked", outcome=CallOutcome.REFUSED)
+    if set(body["params"]) != {"jwe"}:
+        # The provider publishes no encryption key: ID numbers and names would travel, and sit
+        # in both evidence logs, in clear. Nothing is sent.
+        token = ""  # not kept: it holds the parameters in clear
+        raise fail("no_encryption_key", outcome=CallOutcome.REFUSED)
     try:
         peer = exchange.trust_list_current().node(resource.node)
     except DomainError:
